@@ -75,7 +75,9 @@ impl ClassUid {
 
     /// The class for an OCSF class uid, if midwatch knows it.
     pub fn from_uid(uid: u64) -> Option<ClassUid> {
-        ClassUid::ALL.into_iter().find(|c| u64::from(c.uid()) == uid)
+        ClassUid::ALL
+            .into_iter()
+            .find(|c| u64::from(c.uid()) == uid)
     }
 
     /// OCSF category uid: the class uid's thousands.
@@ -156,9 +158,12 @@ impl ClassUid {
                 "Install", "Remove", "Start", "Stop", "Restart", "Enable", "Disable", "Update",
             ],
             ClassUid::ApiActivity => &["Create", "Read", "Update", "Delete"],
-            ClassUid::WebResourceAccessActivity => {
-                &["Access Grant", "Access Deny", "Access Revoke", "Access Error"]
-            }
+            ClassUid::WebResourceAccessActivity => &[
+                "Access Grant",
+                "Access Deny",
+                "Access Revoke",
+                "Access Error",
+            ],
             ClassUid::FileHostingActivity => &[
                 "Upload",
                 "Download",
@@ -203,7 +208,9 @@ impl<'de> Deserialize<'de> for ClassUid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = u64::deserialize(d)?;
         ClassUid::from_uid(n).ok_or_else(|| {
-            serde::de::Error::custom(format_args!("class_uid `{n}` is not a class midwatch knows"))
+            serde::de::Error::custom(format_args!(
+                "class_uid `{n}` is not a class midwatch knows"
+            ))
         })
     }
 }
@@ -269,7 +276,9 @@ impl<'de> Deserialize<'de> for StatusId {
 }
 
 /// What kind of principal an identity is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
     /// A person.
@@ -829,7 +838,9 @@ pub enum EventError {
     #[error("{0}")]
     Json(String),
     /// `type_uid` is not `class_uid * 100 + activity_id`.
-    #[error("`type_uid` {type_uid} does not match class_uid {class_uid} and activity_id {activity_id}")]
+    #[error(
+        "`type_uid` {type_uid} does not match class_uid {class_uid} and activity_id {activity_id}"
+    )]
     TypeUid {
         /// Declared type uid.
         type_uid: u64,
@@ -925,7 +936,9 @@ impl Event {
 
     /// The application's domain, if known.
     pub fn app_domain(&self) -> Option<&str> {
-        self.dst_endpoint.as_ref().and_then(|d| d.hostname.as_deref())
+        self.dst_endpoint
+            .as_ref()
+            .and_then(|d| d.hostname.as_deref())
     }
 
     /// The source IP, if known.

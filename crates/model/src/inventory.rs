@@ -185,7 +185,8 @@ impl InventoryDoc {
         if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| InventoryError::Parse(e.to_string()))
         } else {
-            toml::from_str(text).map_err(|e| InventoryError::Parse(e.to_string().trim().to_string()))
+            toml::from_str(text)
+                .map_err(|e| InventoryError::Parse(e.to_string().trim().to_string()))
         }
     }
 }

@@ -16,9 +16,9 @@ pub mod session;
 pub mod timefmt;
 
 pub use event::{
-    Actor, AuthFactor, AutonomousSystem, Clipboard, ClassUid, Device, DstEndpoint, Entity, Event,
-    EventError, File, HttpRequest, IdentityKind, Location, Metadata, MidwatchExt, Product,
-    RawRef, SessionRef, SrcEndpoint, StatusId, Url, User, WebResource,
+    Actor, AuthFactor, AutonomousSystem, ClassUid, Clipboard, Device, DstEndpoint, Entity, Event,
+    EventError, File, HttpRequest, IdentityKind, Location, Metadata, MidwatchExt, Product, RawRef,
+    SessionRef, SrcEndpoint, StatusId, Url, User, WebResource,
 };
 pub use finding::{Finding, Severity, TriageState};
 pub use inventory::{App, ApprovedScope, Identity, Inventory, InventoryError, Lifecycle};

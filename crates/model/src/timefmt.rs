@@ -80,10 +80,7 @@ mod tests {
     fn rfc3339_round_trip() {
         let ms = parse_rfc3339_ms("2026-01-05T09:00:00.123Z").unwrap();
         assert_eq!(format_ms(ms), "2026-01-05T09:00:00.123Z");
-        assert_eq!(
-            parse_rfc3339_ms("2026-01-05T10:00:00.123+01:00"),
-            Some(ms)
-        );
+        assert_eq!(parse_rfc3339_ms("2026-01-05T10:00:00.123+01:00"), Some(ms));
         assert_eq!(parse_rfc3339_ms("2017-09-31T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
@@ -91,8 +88,14 @@ mod tests {
     #[test]
     fn epoch_units() {
         assert_eq!(epoch_number_to_ms(1_700_000_000.0), Some(1_700_000_000_000));
-        assert_eq!(epoch_number_to_ms(1_700_000_000_123.0), Some(1_700_000_000_123));
-        assert_eq!(epoch_number_to_ms(1_700_000_000_123_000.0), Some(1_700_000_000_123));
+        assert_eq!(
+            epoch_number_to_ms(1_700_000_000_123.0),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            epoch_number_to_ms(1_700_000_000_123_000.0),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(epoch_number_to_ms(-1.0), None);
         assert_eq!(epoch_number_to_ms(f64::NAN), None);
     }

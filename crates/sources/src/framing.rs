@@ -1,0 +1,368 @@
+//! Splitting input into records and enforcing the limits every entry point shares.
+//!
+//! Input is NDJSON (one JSON document per line) or a single JSON array of documents; a
+//! leading `[` picks the array form. Every record that fails — too long, not JSON, not an
+//! event — becomes a [`Reject`] naming its line and reason, and every other record in the
+//! same input is still parsed: one bad line never costs the good ones.
+
+use crate::{Parsed, RecordCtx, Source, stamp};
+use midwatch_model::Event;
+use serde_json::value::RawValue;
+use std::io::BufRead;
+
+/// Limits applied while reading records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest accepted record, in bytes.
+    pub max_line_bytes: usize,
+    /// Most records accepted from one input (HTTP batch); 0 means unbounded (files).
+    pub max_records: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_line_bytes: 1024 * 1024,
+            max_records: 0,
+        }
+    }
+}
+
+/// A record that was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    /// 1-based line (NDJSON) or item (JSON array) number.
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of normalizing one input.
+#[derive(Debug, Default)]
+pub struct Normalized {
+    /// Accepted events, in input order.
+    pub events: Vec<Event>,
+    /// Rejected records, in input order.
+    pub rejects: Vec<Reject>,
+    /// Records skipped on purpose, with the source's note.
+    pub skipped: Vec<Reject>,
+}
+
+/// Parse one record with `source`, stamping the events it yields.
+fn parse_record(
+    source: &dyn Source,
+    raw: &[u8],
+    ctx: RecordCtx,
+    limits: &Limits,
+) -> Result<Parsed, String> {
+    if raw.len() > limits.max_line_bytes {
+        return Err(format!(
+            "record is {} bytes, over the limit of {} bytes",
+            raw.len(),
+            limits.max_line_bytes
+        ));
+    }
+    match source.parse(raw, ctx) {
+        Ok(Parsed::Events(mut events)) => {
+            for e in &mut events {
+                stamp(e, source.name(), raw, ctx);
+            }
+            Ok(Parsed::Events(events))
+        }
+        Ok(skip) => Ok(skip),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// True when a line holds nothing but whitespace.
+fn blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Normalize a whole in-memory input (an HTTP body).
+pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Normalized {
+    let mut out = Normalized::default();
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let is_array = first.and_then(|i| body.get(i)) == Some(&b'[');
+    let accept = |out: &mut Normalized, ctx: RecordCtx, raw: &[u8]| match parse_record(
+        source, raw, ctx, limits,
+    ) {
+        Ok(Parsed::Events(evs)) => out.events.extend(evs),
+        Ok(Parsed::Skip(note)) => out.skipped.push(Reject {
+            line: ctx.line,
+            reason: note,
+        }),
+        Err(reason) => out.rejects.push(Reject {
+            line: ctx.line,
+            reason,
+        }),
+    };
+    if is_array {
+        let items: Vec<&RawValue> = match serde_json::from_slice(body) {
+            Ok(items) => items,
+            Err(e) => {
+                out.rejects.push(Reject {
+                    line: u64::try_from(e.line()).unwrap_or(0),
+                    reason: format!("body is not a JSON array of records: {e}"),
+                });
+                return out;
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let line = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
+            if limits.max_records > 0 && i >= limits.max_records {
+                out.rejects.push(Reject {
+                    line,
+                    reason: format!("batch holds more than {} records", limits.max_records),
+                });
+                break;
+            }
+            let raw = item.get().as_bytes();
+            let offset = offset_in(body, raw);
+            accept(&mut out, RecordCtx { line, offset }, raw);
+        }
+        return out;
+    }
+    let mut offset = 0u64;
+    let mut records = 0usize;
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let ctx = RecordCtx {
+            line: u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1),
+            offset,
+        };
+        offset = offset.saturating_add(u64::try_from(line.len()).unwrap_or(0) + 1);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if blank(line) {
+            continue;
+        }
+        records += 1;
+        if limits.max_records > 0 && records > limits.max_records {
+            out.rejects.push(Reject {
+                line: ctx.line,
+                reason: format!("batch holds more than {} records", limits.max_records),
+            });
+            break;
+        }
+        accept(&mut out, ctx, line);
+    }
+    out
+}
+
+/// Byte offset of `inner` inside `outer` (both from the same buffer).
+fn offset_in(outer: &[u8], inner: &[u8]) -> u64 {
+    let start = outer.as_ptr() as usize;
+    let pos = inner.as_ptr() as usize;
+    u64::try_from(pos.saturating_sub(start)).unwrap_or(0)
+}
+
+/// Something to tell about each record as a stream is read.
+pub trait Sink {
+    /// An accepted event.
+    fn event(&mut self, event: Event);
+    /// A rejected record.
+    fn reject(&mut self, reject: Reject);
+    /// A record skipped on purpose.
+    fn skip(&mut self, note: Reject) {
+        let _ = note;
+    }
+    /// Bytes consumed so far (for progress reporting).
+    fn progress(&mut self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+/// Normalize a stream (a file or stdin) line by line without holding it in memory.
+/// A stream whose first non-blank byte is `[` is read whole and parsed as a JSON array.
+pub fn normalize_reader(
+    source: &dyn Source,
+    mut reader: impl BufRead,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut offset = 0u64;
+    let mut line_no = 0u64;
+    let mut first_record = true;
+    loop {
+        buf.clear();
+        let (n, overlong) = read_line_capped(&mut reader, &mut buf, limits.max_line_bytes)?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let ctx = RecordCtx {
+            line: line_no,
+            offset,
+        };
+        offset += n;
+        sink.progress(offset);
+        if overlong {
+            sink.reject(Reject {
+                line: line_no,
+                reason: format!("line is over the limit of {} bytes", limits.max_line_bytes),
+            });
+            continue;
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if blank(line) {
+            continue;
+        }
+        if std::mem::take(&mut first_record) {
+            let trimmed = line.iter().position(|b| !b.is_ascii_whitespace());
+            if trimmed.and_then(|i| line.get(i)) == Some(&b'[') {
+                // A JSON array: read the rest and parse it whole.
+                let mut whole = line.to_vec();
+                whole.push(b'\n');
+                reader.read_to_end(&mut whole)?;
+                let out = normalize_bytes(source, &whole, limits);
+                sink.progress(offset + u64::try_from(whole.len()).unwrap_or(0));
+                for e in out.events {
+                    sink.event(e);
+                }
+                for r in out.rejects {
+                    sink.reject(r);
+                }
+                for s in out.skipped {
+                    sink.skip(s);
+                }
+                return Ok(());
+            }
+        }
+        match parse_record(source, line, ctx, limits) {
+            Ok(Parsed::Events(evs)) => evs.into_iter().for_each(|e| sink.event(e)),
+            Ok(Parsed::Skip(note)) => sink.skip(Reject {
+                line: line_no,
+                reason: note,
+            }),
+            Err(reason) => sink.reject(Reject {
+                line: line_no,
+                reason,
+            }),
+        }
+    }
+}
+
+/// Read one line into `buf`, keeping at most `cap + 2` bytes of it; the rest of an overlong
+/// line is consumed and dropped. Returns bytes consumed and whether the line was too long.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<(u64, bool)> {
+    let mut consumed = 0u64;
+    let mut overlong = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((consumed, overlong));
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (available.get(..=i).unwrap_or(available), true),
+            None => (available, false),
+        };
+        let len = chunk.len();
+        if !overlong {
+            let room = (cap + 2).saturating_sub(buf.len());
+            if len > room {
+                overlong = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(len);
+        consumed += u64::try_from(len).unwrap_or(0);
+        if done {
+            let content = buf.strip_suffix(b"\n").unwrap_or(buf);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            if content.len() > cap {
+                overlong = true;
+            }
+            return Ok((consumed, overlong));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensor::Sensor;
+
+    struct Collect(Vec<Event>, Vec<Reject>);
+    impl Sink for Collect {
+        fn event(&mut self, e: Event) {
+            self.0.push(e);
+        }
+        fn reject(&mut self, r: Reject) {
+            self.1.push(r);
+        }
+    }
+
+    const GOOD: &str = r#"{"id":"e1","ts":1767600000000,"type":"login","identity":{"id":"a@x"},"session":{"id":"s1"}}"#;
+
+    #[test]
+    fn ndjson_keeps_good_lines_around_bad_ones() {
+        let body = format!(
+            "{GOOD}\nnot json\n\n{}\n{{\"id\":\"e2\"",
+            GOOD.replace("e1", "e3")
+        );
+        let out = normalize_bytes(&Sensor, body.as_bytes(), &Limits::default());
+        assert_eq!(out.events.len(), 2);
+        assert_eq!(
+            out.rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [2, 5]
+        );
+        let raw = out.events[1].midwatch.raw.as_ref().unwrap();
+        assert_eq!(raw.line, Some(4));
+        assert_eq!(
+            raw.offset,
+            Some(u64::try_from(GOOD.len()).unwrap() + 1 + 9 + 1)
+        );
+    }
+
+    #[test]
+    fn arrays_and_limits() {
+        let body = format!("[{GOOD}, 3, {}]", GOOD.replace("e1", "e2"));
+        let out = normalize_bytes(&Sensor, body.as_bytes(), &Limits::default());
+        assert_eq!(out.events.len(), 2);
+        assert_eq!(out.rejects.len(), 1);
+        assert_eq!(out.rejects[0].line, 2);
+
+        let limits = Limits {
+            max_line_bytes: 1000,
+            max_records: 1,
+        };
+        let out = normalize_bytes(&Sensor, format!("{GOOD}\n{GOOD}").as_bytes(), &limits);
+        assert_eq!(out.events.len(), 1);
+        assert!(out.rejects[0].reason.contains("more than 1 records"));
+
+        let out = normalize_bytes(&Sensor, b"[1, 2", &Limits::default());
+        assert!(out.rejects[0].reason.contains("not a JSON array"));
+    }
+
+    #[test]
+    fn reader_caps_long_lines_and_reads_arrays() {
+        let long = format!("{{\"id\":\"{}\"}}", "x".repeat(5000));
+        let input = format!("{GOOD}\n{long}\n{}\n", GOOD.replace("e1", "e2"));
+        let limits = Limits {
+            max_line_bytes: 1000,
+            max_records: 0,
+        };
+        let mut sink = Collect(vec![], vec![]);
+        normalize_reader(&Sensor, input.as_bytes(), &limits, &mut sink).unwrap();
+        assert_eq!(sink.0.len(), 2);
+        assert_eq!(sink.1.len(), 1);
+        assert_eq!(sink.1[0].line, 2);
+        assert!(sink.1[0].reason.contains("over the limit"));
+
+        let mut sink = Collect(vec![], vec![]);
+        let arr = format!("  [\n{GOOD},\n{}\n]", GOOD.replace("e1", "e2"));
+        normalize_reader(&Sensor, arr.as_bytes(), &Limits::default(), &mut sink).unwrap();
+        assert_eq!(sink.0.len(), 2, "{:?}", sink.1);
+    }
+}
