@@ -105,11 +105,10 @@ pub fn session_id(key: &str, started: i64) -> String {
 }
 
 fn push_seen<T: PartialEq + Clone>(list: &mut Vec<T>, v: Option<&T>, max: usize) {
-    if let Some(v) = v {
-        if list.len() < max && !list.contains(v) {
+    if let Some(v) = v
+        && list.len() < max && !list.contains(v) {
             list.push(v.clone());
         }
-    }
 }
 
 fn is_login(e: &Event) -> bool {
@@ -324,13 +323,12 @@ impl Stitcher {
         let Some(id) = self.current_live(key) else {
             return;
         };
-        if let Some(entry) = self.sessions.get_mut(&id) {
-            if let Some((end, reason)) = Self::expiry(&self.cfg, &entry.session, t) {
+        if let Some(entry) = self.sessions.get_mut(&id)
+            && let Some((end, reason)) = Self::expiry(&self.cfg, &entry.session, t) {
                 Self::close(&mut entry.session, end, reason);
                 self.stats.closed += 1;
                 self.dirty.insert(id);
             }
-        }
     }
 
     /// When and why a live session has ended by time `now`, if it has.
@@ -414,11 +412,10 @@ impl Stitcher {
         };
         let s = &mut entry.session;
         s.event_count += 1;
-        if let Some(src) = e.metadata.log_name.as_deref() {
-            if !s.sources.iter().any(|x| x == src) {
+        if let Some(src) = e.metadata.log_name.as_deref()
+            && !s.sources.iter().any(|x| x == src) {
                 s.sources.push(src.to_string());
             }
-        }
         if let Some(action) = e.action() {
             *s.action_counts.entry(action.to_string()).or_insert(0) += 1;
         }
@@ -480,9 +477,13 @@ impl Stitcher {
         // The baseline is the login's view of device and network; before a login is seen,
         // the earliest event's.
         let login = is_login(e);
-        if (login && (!entry.baseline_from_login || e.time < entry.baseline_time))
-            || (!login && !entry.baseline_from_login && e.time < entry.baseline_time)
-        {
+        let earlier = e.time < entry.baseline_time;
+        let replace = if login {
+            !entry.baseline_from_login || earlier
+        } else {
+            !entry.baseline_from_login && earlier
+        };
+        if replace {
             s.baseline = baseline_of(e);
             entry.baseline_time = e.time;
             entry.baseline_from_login = login;

@@ -468,14 +468,13 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
             .map(|uid| User::new(uid, IdentityKind::Human));
     }
     if let Some(s) = w.session {
-        if let Some(fp) = &s.token_sha256 {
-            if !is_sha256_hex(fp) {
+        if let Some(fp) = &s.token_sha256
+            && !is_sha256_hex(fp) {
                 return Err(ParseError::field(
                     "session.token_sha256",
                     "must be the 64 hex digits of a SHA-256, never the token itself",
                 ));
             }
-        }
         if let Some(id) = &s.id {
             non_empty("session.id", id)?;
         }
@@ -513,14 +512,13 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         }
     }
     if let Some(n) = w.network {
-        if let Some(ip) = &n.ip {
-            if ip.parse::<std::net::IpAddr>().is_err() {
+        if let Some(ip) = &n.ip
+            && ip.parse::<std::net::IpAddr>().is_err() {
                 return Err(ParseError::field(
                     "network.ip",
                     format!("`{ip}` is not an IP address"),
                 ));
             }
-        }
         if n.lat.is_some_and(|l| !(-90.0..=90.0).contains(&l)) {
             return Err(ParseError::field(
                 "network.lat",
@@ -536,13 +534,13 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         let has_loc = n.country.is_some() || n.city.is_some() || n.lat.is_some();
         e.src_endpoint = Some(SrcEndpoint {
             ip: n.ip,
-            location: has_loc.then(|| Location {
+            location: has_loc.then_some(Location {
                 city: n.city,
                 country: n.country,
                 lat: n.lat,
                 long: n.lon,
             }),
-            autonomous_system: (n.asn.is_some() || n.asn_org.is_some()).then(|| AutonomousSystem {
+            autonomous_system: (n.asn.is_some() || n.asn_org.is_some()).then_some(AutonomousSystem {
                 number: n.asn,
                 name: n.asn_org,
             }),
