@@ -1,0 +1,254 @@
+//! The SQLite store against a real database file.
+
+use midwatch_model::{
+    App, ClassUid, Event, Identity, IdentityKind, Lifecycle, Session, SessionState, User,
+    event::DstEndpoint,
+};
+use midwatch_store::{Batch, EventQuery, SessionQuery, SqliteStore, Store};
+
+fn event(id: &str, t: i64, session: &str, who: &str, app: &str) -> Event {
+    let mut e = Event::new(ClassUid::WebResourcesActivity, 2, t, id);
+    e.metadata.log_name = Some("sensor".into());
+    e.actor.user = Some(User::new(who, IdentityKind::Human));
+    e.dst_endpoint = Some(DstEndpoint {
+        hostname: Some(app.into()),
+        svc_name: None,
+    });
+    e.midwatch.session_uid = Some(session.into());
+    e
+}
+
+fn session(id: &str, started: i64, who: &str, app: &str, state: SessionState) -> Session {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "key": format!("sid:sensor:{id}"), "source": "sensor", "identity": who,
+        "app": app, "started": started, "last_seen": started + 1000, "state": state,
+        "event_count": 1
+    }))
+    .unwrap()
+}
+
+fn fixture() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut events = vec![];
+    for i in 0..30 {
+        let (sid, who, app) = if i % 3 == 0 {
+            ("s1", "alice", "github.com")
+        } else if i % 3 == 1 {
+            ("s2", "bob", "github.com")
+        } else {
+            ("s3", "alice", "notion.so")
+        };
+        events.push(event(&format!("e{i:02}"), 1000 + i * 10, sid, who, app));
+    }
+    let sessions = [
+        session("s1", 1000, "alice", "github.com", SessionState::Active),
+        session("s2", 1010, "bob", "github.com", SessionState::Closed),
+        session("s3", 1020, "alice", "notion.so", SessionState::Terminated),
+    ];
+    let n = store
+        .append(Batch {
+            events: &events,
+            sessions: &sessions,
+            findings: &[],
+        })
+        .unwrap();
+    assert_eq!(n, 30);
+    (dir, store)
+}
+
+#[test]
+fn events_by_session_identity_app_and_time() {
+    let (_dir, store) = fixture();
+    let q = |q: EventQuery| store.events(&EventQuery { limit: 100, ..q }).unwrap().items;
+    let s1 = q(EventQuery {
+        session: Some("s1".into()),
+        ..Default::default()
+    });
+    assert_eq!(s1.len(), 10);
+    assert!(s1.windows(2).all(|w| w[0].time <= w[1].time));
+    assert_eq!(
+        q(EventQuery {
+            identity: Some("alice".into()),
+            ..Default::default()
+        })
+        .len(),
+        20
+    );
+    assert_eq!(
+        q(EventQuery {
+            app: Some("NOTION.so".into()),
+            ..Default::default()
+        })
+        .len(),
+        10
+    );
+    let window = q(EventQuery {
+        since: Some(1050),
+        until: Some(1099),
+        ..Default::default()
+    });
+    assert_eq!(
+        window.iter().map(|e| e.uid()).collect::<Vec<_>>(),
+        ["e05", "e06", "e07", "e08", "e09"]
+    );
+    assert_eq!(
+        q(EventQuery {
+            class_uid: Some(3002),
+            ..Default::default()
+        })
+        .len(),
+        0
+    );
+}
+
+#[test]
+fn event_pages_cover_everything_once() {
+    let (_dir, store) = fixture();
+    let mut seen = vec![];
+    let mut cursor = None;
+    loop {
+        let page = store
+            .events(&EventQuery {
+                limit: 7,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        seen.extend(page.items.iter().map(|e| e.uid().to_string()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    let mut dedup = seen.clone();
+    dedup.dedup();
+    assert_eq!(dedup, seen);
+}
+
+#[test]
+fn sessions_filters_and_cursor() {
+    let (_dir, store) = fixture();
+    let all = store.sessions(&SessionQuery::default()).unwrap();
+    assert_eq!(
+        all.items.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s3", "s2", "s1"]
+    );
+    let alice = store
+        .sessions(&SessionQuery {
+            identity: Some("alice".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(alice.items.len(), 2);
+    let active = store
+        .sessions(&SessionQuery {
+            state: Some(SessionState::Active),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(active.items.len(), 1);
+    let gh = store
+        .sessions(&SessionQuery {
+            app: Some("github.com".into()),
+            until: Some(1005),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(gh.items.len(), 1);
+    let p1 = store
+        .sessions(&SessionQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = store
+        .sessions(&SessionQuery {
+            limit: 2,
+            cursor: p1.next_cursor,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert_eq!(p2.items[0].id, "s1");
+    assert!(p2.next_cursor.is_none());
+    let err = store
+        .sessions(&SessionQuery {
+            cursor: Some("garbage".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("cursor `garbage`"));
+}
+
+#[test]
+fn duplicates_are_ignored_and_data_survives_reopen() {
+    let (dir, store) = fixture();
+    let again = vec![
+        event("e01", 1010, "s2", "bob", "github.com"),
+        event("new", 5000, "s1", "alice", "github.com"),
+    ];
+    let n = store
+        .append(Batch {
+            events: &again,
+            sessions: &[],
+            findings: &[],
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        store.known_event_ids(&["e01", "nope", "new"]).unwrap(),
+        ["e01", "new"]
+    );
+    drop(store);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let c = store.counts().unwrap();
+    assert_eq!((c.events, c.sessions), (31, 3));
+    assert_eq!(store.live_sessions().unwrap().len(), 1);
+    assert_eq!(
+        store.session("s3").unwrap().unwrap().state,
+        SessionState::Terminated
+    );
+    assert!(store.session("zzz").unwrap().is_none());
+}
+
+#[test]
+fn inventory_round_trips() {
+    let (_dir, store) = fixture();
+    let id: Identity = serde_json::from_value(serde_json::json!({
+        "id": "bot", "kind": "ai_agent", "owner": "alice", "lifecycle": "active",
+        "approved_scope": {"apps": ["github"], "actions": ["api_call"], "max_session_lifetime_s": 600}
+    }))
+    .unwrap();
+    store.put_identities(std::slice::from_ref(&id)).unwrap();
+    let app = App {
+        id: "github".into(),
+        name: None,
+        domain: "github.com".into(),
+        managed: true,
+        sensitivity: 2,
+    };
+    store.put_apps(std::slice::from_ref(&app)).unwrap();
+    assert_eq!(store.identities().unwrap(), vec![id.clone()]);
+    assert_eq!(store.apps().unwrap(), vec![app]);
+    let mut changed = id;
+    changed.lifecycle = Lifecycle::Offboarded;
+    store
+        .put_identities(std::slice::from_ref(&changed))
+        .unwrap();
+    assert_eq!(
+        store.identities().unwrap()[0].lifecycle,
+        Lifecycle::Offboarded
+    );
+}
+
+#[test]
+fn unusable_data_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = SqliteStore::open(&file).unwrap_err();
+    assert!(err.to_string().contains("data directory"), "{err}");
+}
