@@ -29,7 +29,7 @@ impl Default for Limits {
 }
 
 /// A record that was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
     /// 1-based line (NDJSON) or item (JSON array) number.
     pub line: u64,
@@ -46,6 +46,10 @@ pub struct Normalized {
     pub rejects: Vec<Reject>,
     /// Records skipped on purpose, with the source's note.
     pub skipped: Vec<Reject>,
+    /// The input held more records than [`Limits::max_records`]; reading stopped there.
+    pub over_limit: bool,
+    /// Records seen (accepted, rejected or skipped) before reading stopped.
+    pub records: usize,
 }
 
 /// Parse one record with `source`, stamping the events it yields.
@@ -111,12 +115,10 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         for (i, item) in items.iter().enumerate() {
             let line = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
             if limits.max_records > 0 && i >= limits.max_records {
-                out.rejects.push(Reject {
-                    line,
-                    reason: format!("batch holds more than {} records", limits.max_records),
-                });
+                out.over_limit = true;
                 break;
             }
+            out.records += 1;
             let raw = item.get().as_bytes();
             let offset = offset_in(body, raw);
             accept(&mut out, RecordCtx { line, offset }, raw);
@@ -137,12 +139,10 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         }
         records += 1;
         if limits.max_records > 0 && records > limits.max_records {
-            out.rejects.push(Reject {
-                line: ctx.line,
-                reason: format!("batch holds more than {} records", limits.max_records),
-            });
+            out.over_limit = true;
             break;
         }
+        out.records = records;
         accept(&mut out, ctx, line);
     }
     out
@@ -339,7 +339,8 @@ mod tests {
         };
         let out = normalize_bytes(&Sensor, format!("{GOOD}\n{GOOD}").as_bytes(), &limits);
         assert_eq!(out.events.len(), 1);
-        assert!(out.rejects[0].reason.contains("more than 1 records"));
+        assert!(out.over_limit);
+        assert!(out.rejects.is_empty());
 
         let out = normalize_bytes(&Sensor, b"[1, 2", &Limits::default());
         assert!(out.rejects[0].reason.contains("not a JSON array"));

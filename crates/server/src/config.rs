@@ -1,0 +1,181 @@
+//! The configuration file (`midwatch.toml`): where to listen, where data lives, stitching
+//! windows and ingest limits. Every key is optional; unknown keys are errors so a typo
+//! never silently falls back to a default.
+
+use midwatch_model::timefmt::parse_duration_ms;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (SQLite database).
+    pub data_dir: PathBuf,
+    /// Inventory file (JSON or TOML) loaded at start.
+    pub inventory: Option<PathBuf>,
+    /// Session stitching.
+    pub sessions: SessionsConfig,
+    /// Ingest limits.
+    pub limits: LimitsConfig,
+}
+
+/// `[sessions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Close a session after this long without events (`30m`).
+    pub idle_timeout: String,
+    /// Close a session this long after it began (`12h`).
+    pub absolute_lifetime: String,
+    /// Accept out-of-order events this far behind the newest (`5m`).
+    pub lateness: String,
+    /// Also close idle sessions by wall-clock time (off for replays of old data).
+    pub wall_clock_sweep: bool,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body, bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Longest record, bytes (that record rejected above).
+    pub max_line_bytes: usize,
+    /// Most records in one batch (413 above).
+    pub max_batch_records: usize,
+    /// Batches waiting for the writer before ingest answers 429.
+    pub queue_depth: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            data_dir: PathBuf::from("midwatch-data"),
+            inventory: None,
+            sessions: SessionsConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> SessionsConfig {
+        SessionsConfig {
+            idle_timeout: "30m".into(),
+            absolute_lifetime: "12h".into(),
+            lateness: "5m".into(),
+            wall_clock_sweep: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_line_bytes: 1024 * 1024,
+            max_batch_records: 50_000,
+            queue_depth: 32,
+        }
+    }
+}
+
+impl Config {
+    /// Parse TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError(format!("{origin}: {}", e.to_string().trim_end())))?;
+        cfg.stitching()
+            .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        cfg.limits
+            .validate()
+            .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        Ok(cfg)
+    }
+
+    /// The stitcher configuration these settings describe.
+    pub fn stitching(&self) -> Result<midwatch_sessions::Config, ConfigError> {
+        let d = |key: &str, v: &str| {
+            parse_duration_ms(v)
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "`sessions.{key}`: `{v}` is not a duration like `90s`, `30m`, `12h` or `7d`"
+                    ))
+                })
+        };
+        let s = &self.sessions;
+        Ok(midwatch_sessions::Config {
+            idle_timeout_ms: d("idle_timeout", &s.idle_timeout)?,
+            absolute_lifetime_ms: d("absolute_lifetime", &s.absolute_lifetime)?,
+            lateness_ms: d("lateness", &s.lateness)?,
+            ..midwatch_sessions::Config::default()
+        })
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_line_bytes", self.max_line_bytes),
+            ("max_batch_records", self.max_batch_records),
+            ("queue_depth", self.queue_depth),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("`limits.{key}` must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The framing limits for one batch.
+    pub fn framing(&self) -> midwatch_sources::Limits {
+        midwatch_sources::Limits {
+            max_line_bytes: self.max_line_bytes,
+            max_records: self.max_batch_records,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_toml("", "x.toml").unwrap();
+        assert_eq!(c, Config::default());
+        let c = Config::from_toml(
+            "listen = \"127.0.0.1:9000\"\n[sessions]\nidle_timeout = \"10m\"\n[limits]\nqueue_depth = 4\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.stitching().unwrap().idle_timeout_ms, 600_000);
+        assert_eq!(c.limits.queue_depth, 4);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let err = Config::from_toml("[sessions]\nidle_timeout = \"soon\"\n", "m.toml").unwrap_err();
+        assert!(err.0.starts_with("m.toml: `sessions.idle_timeout`"), "{err}");
+        let err = Config::from_toml("lisen = 1\n", "m.toml").unwrap_err();
+        assert!(err.0.contains("unknown field `lisen`"), "{err}");
+        assert!(err.0.contains("line 1"), "{err}");
+        let err = Config::from_toml("[limits]\nqueue_depth = 0\n", "m.toml").unwrap_err();
+        assert!(err.0.contains("limits.queue_depth"), "{err}");
+        let err = Config::from_toml("listen = \"nowhere\"\n", "m.toml").unwrap_err();
+        assert!(err.0.contains("m.toml"), "{err}");
+    }
+}

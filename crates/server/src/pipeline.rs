@@ -1,0 +1,231 @@
+//! The ingest pipeline: one thread that owns the stitcher and the inventory and is the only
+//! writer of events and sessions.
+//!
+//! Handlers normalize on their own, then hand batches over a bounded queue. A full queue is
+//! answered with 429 by the caller rather than buffered, so memory stays bounded however
+//! fast senders push. A batch is answered only after its transaction has committed: an
+//! acknowledged event is on disk.
+
+use crate::metrics::Metrics;
+use midwatch_model::{App, Event, Identity, Inventory, Session, SessionState};
+use midwatch_sessions::{Config as StitchConfig, Stitcher};
+use midwatch_store::{Batch, Store, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Committed {
+    /// Events stored.
+    pub stored: usize,
+    /// Events dropped because their id was already stored or repeated in the batch.
+    pub duplicates: usize,
+    /// Sessions opened by this batch.
+    pub sessions_opened: usize,
+}
+
+/// Work for the pipeline thread.
+#[derive(Debug)]
+pub enum Command {
+    /// Stitch and store events.
+    Events(Vec<Event>, oneshot::Sender<Result<Committed, String>>),
+    /// Add or replace inventory entries (also stored).
+    Inventory {
+        /// Identities.
+        identities: Vec<Identity>,
+        /// Apps.
+        apps: Vec<App>,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Close timed-out sessions as of this time.
+    Sweep(i64),
+    /// Change a session's state (a response action).
+    SetState {
+        /// Session id.
+        id: String,
+        /// New state.
+        state: SessionState,
+        /// When.
+        at: i64,
+        /// Answer: the session after the change, if it was held and live.
+        reply: oneshot::Sender<Option<Session>>,
+    },
+}
+
+/// Handle to the pipeline thread.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Why a command could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue is full: try again shortly.
+    Full,
+    /// The pipeline has stopped.
+    Closed,
+}
+
+impl Pipeline {
+    /// Start the pipeline thread over `store`, restoring live sessions from it.
+    pub fn start(
+        store: Arc<dyn Store>,
+        inventory: Inventory,
+        cfg: StitchConfig,
+        queue_depth: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Pipeline, std::thread::JoinHandle<()>), StoreError> {
+        let mut stitcher = Stitcher::new(cfg);
+        stitcher.restore(store.live_sessions()?);
+        let (tx, rx) = mpsc::channel(queue_depth.max(1));
+        let worker = Worker {
+            store,
+            inventory,
+            stitcher,
+            metrics,
+        };
+        let handle = std::thread::Builder::new()
+            .name("midwatch-pipeline".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| StoreError::BadQuery(format!("cannot start pipeline thread: {e}")))?;
+        Ok((Pipeline { tx }, handle))
+    }
+
+    /// Queue a command without waiting for room.
+    pub fn try_send(&self, cmd: Command) -> Result<(), SendError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queue a command, waiting for room.
+    pub async fn send(&self, cmd: Command) -> Result<(), SendError> {
+        self.tx.send(cmd).await.map_err(|_| SendError::Closed)
+    }
+
+    /// Batches waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+struct Worker {
+    store: Arc<dyn Store>,
+    inventory: Inventory,
+    stitcher: Stitcher,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(cmd) = rx.blocking_recv() {
+            match cmd {
+                Command::Events(events, reply) => {
+                    let result = self.events(events);
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "batch not committed");
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::Inventory {
+                    identities,
+                    apps,
+                    reply,
+                } => {
+                    let _ = reply.send(self.inventory(identities, apps));
+                }
+                Command::Sweep(now) => {
+                    self.stitcher.sweep(now);
+                    self.flush_sessions();
+                }
+                Command::SetState {
+                    id,
+                    state,
+                    at,
+                    reply,
+                } => {
+                    let changed = self.stitcher.set_state(&id, state, at);
+                    self.flush_sessions();
+                    let _ = reply.send(
+                        changed
+                            .then(|| self.stitcher.get(&id).cloned())
+                            .flatten(),
+                    );
+                }
+            }
+            self.metrics.observe_stitcher(&self.stitcher);
+        }
+        // Senders are gone: persist whatever changed last.
+        self.flush_sessions();
+    }
+
+    fn flush_sessions(&mut self) {
+        let sessions = self.stitcher.take_dirty();
+        if sessions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.append(Batch {
+            events: &[],
+            sessions: &sessions,
+            findings: &[],
+        }) {
+            tracing::error!(error = %e, "sessions not persisted");
+        }
+    }
+
+    fn events(&mut self, mut events: Vec<Event>) -> Result<Committed, String> {
+        let total = events.len();
+        let ids: Vec<&str> = events.iter().map(Event::uid).collect();
+        let known: HashSet<String> = self
+            .store
+            .known_event_ids(&ids)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let mut seen = HashSet::with_capacity(events.len());
+        events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
+        let duplicates = total - events.len();
+        let mut opened = 0;
+        for e in &mut events {
+            self.inventory.enrich(e);
+            if self.stitcher.ingest(e).opened {
+                opened += 1;
+            }
+        }
+        let sessions = self.stitcher.take_dirty();
+        let stored = self
+            .store
+            .append(Batch {
+                events: &events,
+                sessions: &sessions,
+                findings: &[],
+            })
+            .map_err(|e| e.to_string())?;
+        self.metrics.events_stored(stored, duplicates);
+        Ok(Committed {
+            stored,
+            duplicates,
+            sessions_opened: opened,
+        })
+    }
+
+    fn inventory(&mut self, identities: Vec<Identity>, apps: Vec<App>) -> Result<(), String> {
+        let mut next = self.inventory.clone();
+        for i in &identities {
+            next.upsert_identity(i.clone()).map_err(|e| e.to_string())?;
+        }
+        for a in &apps {
+            next.upsert_app(a.clone()).map_err(|e| e.to_string())?;
+        }
+        self.store
+            .put_identities(&identities)
+            .map_err(|e| e.to_string())?;
+        self.store.put_apps(&apps).map_err(|e| e.to_string())?;
+        self.inventory = next;
+        Ok(())
+    }
+}
