@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "midwatch", version, about = "Watches authenticated sessions: stitches, stores and serves them")]
+#[command(
+    name = "midwatch",
+    version,
+    about = "Watches authenticated sessions: stitches, stores and serves them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -231,7 +235,11 @@ impl<W: Write> Sink for NdjsonSink<W> {
         self.accepted += 1;
         if self.io_error.is_none() {
             let line = event.to_ocsf_json();
-            if let Err(e) = self.out.write_all(line.as_bytes()).and_then(|()| self.out.write_all(b"\n")) {
+            if let Err(e) = self
+                .out
+                .write_all(line.as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"))
+            {
                 self.io_error = Some(e);
             }
         }
@@ -273,7 +281,9 @@ fn normalize(args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     }
     let (reader, total): (Box<dyn BufRead>, Option<u64>) = match args.file.as_deref() {
         None => (Box::new(BufReader::new(std::io::stdin().lock())), None),
-        Some(p) if p.as_os_str() == "-" => (Box::new(BufReader::new(std::io::stdin().lock())), None),
+        Some(p) if p.as_os_str() == "-" => {
+            (Box::new(BufReader::new(std::io::stdin().lock())), None)
+        }
         Some(p) => {
             let f = std::fs::File::open(p)
                 .map_err(|e| usage(format!("cannot read `{}`: {e}", p.display())))?;
@@ -304,22 +314,25 @@ fn normalize(args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = read {
         return Err(anyhow::Error::new(e).context("reading input"));
     }
-    if let Some(e) = sink.io_error.take() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("writing output"));
-        }
+    if let Some(e) = sink.io_error.take()
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(anyhow::Error::new(e).context("writing output"));
     }
-    if let Err(e) = flushed {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("writing output"));
-        }
+    if let Err(e) = flushed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(anyhow::Error::new(e).context("writing output"));
     }
     let skipped = if sink.skipped > 0 {
         format!(", skipped {}", sink.skipped)
     } else {
         String::new()
     };
-    eprintln!("accepted {}, rejected {}{skipped}", sink.accepted, sink.rejected);
+    eprintln!(
+        "accepted {}, rejected {}{skipped}",
+        sink.accepted, sink.rejected
+    );
     Ok(if sink.rejected == 0 {
         ExitCode::SUCCESS
     } else {
@@ -344,6 +357,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     let summary = midwatch_sim::write_dir(&cfg, &args.out)
         .with_context(|| format!("writing `{}`", args.out.display()))?;
-    eprintln!("{summary}");
+    eprintln!(
+        "wrote {} events in {} sessions, {} labelled attacks, {} identities and {} apps to {}",
+        summary.events,
+        summary.sessions,
+        summary.labels,
+        summary.identities,
+        summary.apps,
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

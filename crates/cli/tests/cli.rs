@@ -1,5 +1,11 @@
 //! The `midwatch` binary end to end: whole outputs and exit codes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -17,15 +23,28 @@ fn normalize_clean_file_exits_zero_with_ocsf_lines() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("in.ndjson");
     std::fs::write(&f, format!("{GOOD1}\n\n{GOOD2}\n")).unwrap();
-    let out = bin().args(["normalize", "--source", "sensor"]).arg(&f).output().unwrap();
+    let out = bin()
+        .args(["normalize", "--source", "sensor"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["type_uid"], 300201);
-    assert_eq!(lines[1]["http_request"]["url"]["url_string"], "https://github.com/org/repo");
+    assert_eq!(
+        lines[1]["http_request"]["url"]["url_string"],
+        "https://github.com/org/repo"
+    );
     assert!(!stdout.contains("token=abc"), "query strings are dropped");
-    assert_eq!(String::from_utf8(out.stderr).unwrap(), "accepted 2, rejected 0\n");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "accepted 2, rejected 0\n"
+    );
 }
 
 #[test]
@@ -37,15 +56,25 @@ fn normalize_reports_each_rejected_line_and_exits_one() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let input = format!("{GOOD1}\n{{\"id\":\"x\",\"ts\":1,\"type\":\"login\",\"password\":\"p\"}}\nnot json\n{GOOD2}\n{{\"id\":\"y\"");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let input = format!(
+        "{GOOD1}\n{{\"id\":\"x\",\"ts\":1,\"type\":\"login\",\"password\":\"p\"}}\nnot json\n{GOOD2}\n{{\"id\":\"y\""
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 4, "{stderr}");
-    assert!(lines[0].starts_with("line 2: `password`: never accepted"), "{stderr}");
+    assert!(
+        lines[0].starts_with("line 2: `password`: never accepted"),
+        "{stderr}"
+    );
     assert!(lines[1].starts_with("line 3: "), "{stderr}");
     assert!(lines[2].starts_with("line 5: "), "{stderr}");
     assert_eq!(lines[3], "accepted 2, rejected 3");
@@ -58,42 +87,81 @@ fn normalize_long_lines_binary_garbage_and_arrays() {
     let mut bytes = format!("{GOOD1}\n").into_bytes();
     bytes.extend_from_slice(&[0xff, 0xfe, 0x00, b'\n']);
     bytes.extend_from_slice(format!("{{\"id\":\"{}\"}}\n", "x".repeat(10_000)).as_bytes());
-    bytes.extend_from_slice(format!("{GOOD2}").as_bytes());
+    bytes.extend_from_slice(GOOD2.to_string().as_bytes());
     std::fs::write(&f, bytes).unwrap();
     let out = bin()
-        .args(["normalize", "--source", "sensor", "--max-line-bytes", "4096"])
+        .args([
+            "normalize",
+            "--source",
+            "sensor",
+            "--max-line-bytes",
+            "4096",
+        ])
         .arg(&f)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("line 3: line is over the limit of 4096 bytes"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: line is over the limit of 4096 bytes"),
+        "{stderr}"
+    );
     assert!(stderr.ends_with("accepted 2, rejected 2\n"), "{stderr}");
 
     let arr = dir.path().join("arr.json");
     std::fs::write(&arr, format!("[{GOOD1},\n {GOOD2}]")).unwrap();
-    let out = bin().args(["normalize", "--source", "sensor"]).arg(&arr).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["normalize", "--source", "sensor"])
+        .arg(&arr)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
 }
 
 #[test]
 fn usage_and_config_errors_exit_two() {
-    let out = bin().args(["normalize", "--source", "nope"]).output().unwrap();
+    let out = bin()
+        .args(["normalize", "--source", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("source `nope` is not one of"));
-    let out = bin().args(["normalize", "--source", "sensor", "/definitely/not/here"]).output().unwrap();
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("source `nope` is not one of")
+    );
+    let out = bin()
+        .args(["normalize", "--source", "sensor", "/definitely/not/here"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = bin().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[sessions]\nidle_timeout = \"whenever\"\n").unwrap();
-    let out = bin().args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    let out = bin()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("bad.toml") && stderr.contains("sessions.idle_timeout"), "{stderr}");
-    let out = bin().args(["simulate", "--users", "0", "--out"]).arg(dir.path()).output().unwrap();
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("sessions.idle_timeout"),
+        "{stderr}"
+    );
+    let out = bin()
+        .args(["simulate", "--users", "0", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -104,14 +172,20 @@ fn simulate_is_deterministic_and_normalizes_cleanly() {
     let b = dir.path().join("b");
     for out in [&a, &b] {
         let st = bin()
-            .args(["simulate", "--seed", "42", "--users", "8", "--hours", "12", "--out"])
+            .args([
+                "simulate", "--seed", "42", "--users", "8", "--hours", "12", "--out",
+            ])
             .arg(out)
             .status()
             .unwrap();
         assert!(st.success());
     }
     for f in ["events.ndjson", "labels.ndjson", "inventory.json"] {
-        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
     }
     let out = bin()
         .args(["normalize", "--source", "sensor"])
@@ -127,7 +201,15 @@ fn simulate_is_deterministic_and_normalizes_cleanly() {
 fn serve_demo_shows_stitched_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = bin()
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--demo-users", "10", "--data-dir"])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--demo-users",
+            "10",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -177,14 +259,21 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
     if !head.starts_with("HTTP/1.1 200") {
         return None;
     }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         // De-chunk.
         let mut out = String::new();
         let mut rest = body;

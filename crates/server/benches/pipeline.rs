@@ -38,7 +38,13 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
 
     g.bench_function("normalize_sensor", |b| {
-        b.iter(|| black_box(normalize_bytes(&Sensor, black_box(&body), &limits).events.len()))
+        b.iter(|| {
+            black_box(
+                normalize_bytes(&Sensor, black_box(&body), &limits)
+                    .events
+                    .len(),
+            )
+        })
     });
 
     g.bench_function("normalize_enrich_stitch", |b| {
@@ -55,15 +61,21 @@ fn benches(c: &mut Criterion) {
 
     g.bench_function("end_to_end_sqlite", |b| {
         b.iter_batched(
-            || tempfile::tempdir().map(|d| {
-                let s = SqliteStore::open(d.path());
-                (d, s)
-            }),
+            || {
+                tempfile::tempdir().map(|d| {
+                    let s = SqliteStore::open(d.path());
+                    (d, s)
+                })
+            },
             |dir| {
                 let Ok((_dir, Ok(store))) = dir else { return 0 };
                 let mut st = Stitcher::new(Config::default());
                 let mut stored = 0;
-                for chunk in body.split_inclusive(|b| *b == b'\n').collect::<Vec<_>>().chunks(BATCH) {
+                for chunk in body
+                    .split_inclusive(|b| *b == b'\n')
+                    .collect::<Vec<_>>()
+                    .chunks(BATCH)
+                {
                     let joined: Vec<u8> = chunk.concat();
                     let mut out = normalize_bytes(&Sensor, &joined, &limits);
                     for e in &mut out.events {
@@ -72,7 +84,11 @@ fn benches(c: &mut Criterion) {
                     }
                     let sessions = st.take_dirty();
                     stored += store
-                        .append(Batch { events: &out.events, sessions: &sessions, findings: &[] })
+                        .append(Batch {
+                            events: &out.events,
+                            sessions: &sessions,
+                            findings: &[],
+                        })
                         .unwrap_or(0);
                 }
                 black_box(stored)

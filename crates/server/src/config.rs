@@ -106,13 +106,11 @@ impl Config {
     /// The stitcher configuration these settings describe.
     pub fn stitching(&self) -> Result<midwatch_sessions::Config, ConfigError> {
         let d = |key: &str, v: &str| {
-            parse_duration_ms(v)
-                .filter(|ms| *ms > 0)
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "`sessions.{key}`: `{v}` is not a duration like `90s`, `30m`, `12h` or `7d`"
-                    ))
-                })
+            parse_duration_ms(v).filter(|ms| *ms > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "`sessions.{key}`: `{v}` is not a duration like `90s`, `30m`, `12h` or `7d`"
+                ))
+            })
         };
         let s = &self.sessions;
         Ok(midwatch_sessions::Config {
@@ -133,7 +131,9 @@ impl LimitsConfig {
             ("queue_depth", self.queue_depth),
         ] {
             if v == 0 {
-                return Err(ConfigError(format!("`limits.{key}` must be greater than 0")));
+                return Err(ConfigError(format!(
+                    "`limits.{key}` must be greater than 0"
+                )));
             }
         }
         Ok(())
@@ -169,7 +169,10 @@ mod tests {
     #[test]
     fn errors_name_file_and_key() {
         let err = Config::from_toml("[sessions]\nidle_timeout = \"soon\"\n", "m.toml").unwrap_err();
-        assert!(err.0.starts_with("m.toml: `sessions.idle_timeout`"), "{err}");
+        assert!(
+            err.0.starts_with("m.toml: `sessions.idle_timeout`"),
+            "{err}"
+        );
         let err = Config::from_toml("lisen = 1\n", "m.toml").unwrap_err();
         assert!(err.0.contains("unknown field `lisen`"), "{err}");
         assert!(err.0.contains("line 1"), "{err}");

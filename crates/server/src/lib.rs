@@ -79,19 +79,17 @@ impl AppState {
             apps: store.apps()?,
         };
         if let Some(path) = &cfg.inventory {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                StartError::Config(format!("inventory `{}`: {e}", path.display()))
-            })?;
-            let file = midwatch_model::inventory::InventoryDoc::parse(&text).map_err(|e| {
-                StartError::Config(format!("inventory `{}`: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::Config(format!("inventory `{}`: {e}", path.display())))?;
+            let file = midwatch_model::inventory::InventoryDoc::parse(&text)
+                .map_err(|e| StartError::Config(format!("inventory `{}`: {e}", path.display())))?;
             store.put_identities(&file.identities)?;
             store.put_apps(&file.apps)?;
             doc.identities.extend(file.identities);
             doc.apps.extend(file.apps);
         }
-        let inventory = Inventory::from_doc(doc)
-            .map_err(|e| StartError::Config(format!("inventory: {e}")))?;
+        let inventory =
+            Inventory::from_doc(doc).map_err(|e| StartError::Config(format!("inventory: {e}")))?;
         Self::with_store(store, inventory, cfg)
     }
 
@@ -158,7 +156,10 @@ impl AppState {
             )
         })?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("empty_body", "the request body holds no records"));
+            return Err(ApiError::bad_request(
+                "empty_body",
+                "the request body holds no records",
+            ));
         }
         let limits = self.inner.limits.framing();
         let out = if body.len() > 64 * 1024 {
@@ -291,7 +292,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -328,10 +332,9 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
+        && len > limit
     {
-        if len > limit {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     if headers
         .get(header::CONTENT_ENCODING)
@@ -382,10 +385,16 @@ fn parse_time(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
 
 fn parse_limit(v: Option<usize>) -> Result<usize, ApiError> {
     match v {
-        Some(0) => Err(ApiError::bad_request("bad_query", "`limit` must be at least 1")),
+        Some(0) => Err(ApiError::bad_request(
+            "bad_query",
+            "`limit` must be at least 1",
+        )),
         Some(n) if n > midwatch_store::sqlite::MAX_PAGE => Err(ApiError::bad_request(
             "bad_query",
-            format!("`limit` must be at most {}", midwatch_store::sqlite::MAX_PAGE),
+            format!(
+                "`limit` must be at most {}",
+                midwatch_store::sqlite::MAX_PAGE
+            ),
         )),
         Some(n) => Ok(n),
         None => Ok(100),
@@ -445,7 +454,10 @@ async fn get_sessions(
     };
     let store = Arc::clone(&state.inner.store);
     let page = blocking(move || store.sessions(&q)).await?;
-    Ok(axum::Json(json!({"sessions": page.items, "next_cursor": page.next_cursor})).into_response())
+    Ok(
+        axum::Json(json!({"sessions": page.items, "next_cursor": page.next_cursor}))
+            .into_response(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -482,7 +494,11 @@ async fn get_session(
     })
     .await?;
     let (Some(session), Some(events), Some(findings)) = (session, events, findings) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such session",
+        ));
     };
     Ok(axum::Json(json!({
         "session": session,
@@ -548,7 +564,10 @@ async fn get_findings(
     };
     let store = Arc::clone(&state.inner.store);
     let page = blocking(move || store.findings(&q)).await?;
-    Ok(axum::Json(json!({"findings": page.items, "next_cursor": page.next_cursor})).into_response())
+    Ok(
+        axum::Json(json!({"findings": page.items, "next_cursor": page.next_cursor}))
+            .into_response(),
+    )
 }
 
 async fn get_identities(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -585,9 +604,8 @@ fn parse_items<T: serde::de::DeserializeOwned>(body: &[u8], key: &str) -> Result
     list.into_iter()
         .enumerate()
         .map(|(i, item)| {
-            serde_json::from_value(item).map_err(|e| {
-                ApiError::bad_request("invalid_body", format!("{key}[{i}]: {e}"))
-            })
+            serde_json::from_value(item)
+                .map_err(|e| ApiError::bad_request("invalid_body", format!("{key}[{i}]: {e}")))
         })
         .collect()
 }

@@ -67,7 +67,8 @@ impl Metrics {
     /// Count a committed batch.
     pub fn events_stored(&self, stored: usize, duplicates: usize) {
         self.stored.fetch_add(stored as u64, Ordering::Relaxed);
-        self.duplicates.fetch_add(duplicates as u64, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(duplicates as u64, Ordering::Relaxed);
     }
 
     /// Count a batch refused with 429.
@@ -130,21 +131,84 @@ impl Metrics {
             );
         }
         let simple: [(&str, &str, &str, u64); 12] = [
-            ("midwatch_events_stored_total", "counter", "Events committed to the store by this process.", self.stored.load(Ordering::Relaxed)),
-            ("midwatch_events_duplicate_total", "counter", "Events dropped because their id was already stored.", self.duplicates.load(Ordering::Relaxed)),
-            ("midwatch_events_late_total", "counter", "Events that arrived after the lateness window.", self.events_late.load(Ordering::Relaxed)),
-            ("midwatch_events_unkeyed_total", "counter", "Events with no session id or credential fingerprint.", self.events_unkeyed.load(Ordering::Relaxed)),
-            ("midwatch_ingest_throttled_total", "counter", "Batches refused with 429 because the pipeline queue was full.", self.throttled.load(Ordering::Relaxed)),
-            ("midwatch_sessions_opened_total", "counter", "Sessions opened by this process.", self.sessions_opened.load(Ordering::Relaxed)),
-            ("midwatch_sessions_closed_total", "counter", "Sessions closed or terminated by this process.", self.sessions_closed.load(Ordering::Relaxed)),
-            ("midwatch_sessions_live", "gauge", "Live sessions held in memory.", self.sessions_live.load(Ordering::Relaxed)),
-            ("midwatch_sessions_held", "gauge", "Sessions held in memory, live or recently closed.", self.sessions_held.load(Ordering::Relaxed)),
-            ("midwatch_store_events", "gauge", "Events in the store.", g.events_total),
-            ("midwatch_store_sessions", "gauge", "Sessions in the store.", g.sessions_total),
-            ("midwatch_pipeline_queue_depth", "gauge", "Batches waiting for the pipeline.", g.queue_depth as u64),
+            (
+                "midwatch_events_stored_total",
+                "counter",
+                "Events committed to the store by this process.",
+                self.stored.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_events_duplicate_total",
+                "counter",
+                "Events dropped because their id was already stored.",
+                self.duplicates.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_events_late_total",
+                "counter",
+                "Events that arrived after the lateness window.",
+                self.events_late.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_events_unkeyed_total",
+                "counter",
+                "Events with no session id or credential fingerprint.",
+                self.events_unkeyed.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_ingest_throttled_total",
+                "counter",
+                "Batches refused with 429 because the pipeline queue was full.",
+                self.throttled.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_sessions_opened_total",
+                "counter",
+                "Sessions opened by this process.",
+                self.sessions_opened.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_sessions_closed_total",
+                "counter",
+                "Sessions closed or terminated by this process.",
+                self.sessions_closed.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_sessions_live",
+                "gauge",
+                "Live sessions held in memory.",
+                self.sessions_live.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_sessions_held",
+                "gauge",
+                "Sessions held in memory, live or recently closed.",
+                self.sessions_held.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_store_events",
+                "gauge",
+                "Events in the store.",
+                g.events_total,
+            ),
+            (
+                "midwatch_store_sessions",
+                "gauge",
+                "Sessions in the store.",
+                g.sessions_total,
+            ),
+            (
+                "midwatch_pipeline_queue_depth",
+                "gauge",
+                "Batches waiting for the pipeline.",
+                g.queue_depth as u64,
+            ),
         ];
         for (name, kind, help, v) in simple {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
         let _ = writeln!(
             out,

@@ -150,11 +150,7 @@ impl Worker {
                 } => {
                     let changed = self.stitcher.set_state(&id, state, at);
                     self.flush_sessions();
-                    let _ = reply.send(
-                        changed
-                            .then(|| self.stitcher.get(&id).cloned())
-                            .flatten(),
-                    );
+                    let _ = reply.send(changed.then(|| self.stitcher.get(&id).cloned()).flatten());
                 }
             }
             self.metrics.observe_stitcher(&self.stitcher);

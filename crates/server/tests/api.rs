@@ -1,6 +1,12 @@
 //! The server over a real loopback socket with a real SQLite store: ingest, query, limits,
 //! garbage, backpressure, redelivery and restarts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use midwatch_model::Inventory;
 use midwatch_server::{AppState, Config};
@@ -55,7 +61,11 @@ impl Server {
         tokio::task::spawn_blocking(move || p.join()).await.unwrap();
     }
 
-    async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value, reqwest::header::HeaderMap) {
+    async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let res = self
             .client
             .post(format!("{}{path}", self.base))
@@ -66,14 +76,26 @@ impl Server {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -94,7 +116,13 @@ fn sensor(id: &str, t: i64, kind: &str, sid: &str, who: &str) -> String {
 fn day(n: usize, sid: &str, who: &str, t0: i64) -> String {
     let mut lines = vec![sensor(&format!("{sid}-0"), t0, "login", sid, who)];
     for i in 1..n {
-        lines.push(sensor(&format!("{sid}-{i}"), t0 + i as i64 * 1000, "navigate", sid, who));
+        lines.push(sensor(
+            &format!("{sid}-{i}"),
+            t0 + i as i64 * 1000,
+            "navigate",
+            sid,
+            who,
+        ));
     }
     lines.join("\n")
 }
@@ -107,7 +135,8 @@ async fn ingest_then_query_over_a_socket() {
     let (status, body, _) = srv
         .post(
             "/v1/identities",
-            json!([{"id": "alice@example.com", "aliases": ["alice"], "mfa_enrolled": true}]).to_string(),
+            json!([{"id": "alice@example.com", "aliases": ["alice"], "mfa_enrolled": true}])
+                .to_string(),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -116,7 +145,9 @@ async fn ingest_then_query_over_a_socket() {
         .await;
     assert_eq!(status, 200);
 
-    let (status, body, _) = srv.post("/v1/events?source=sensor", day(5, "s1", "alice", T0)).await;
+    let (status, body, _) = srv
+        .post("/v1/events?source=sensor", day(5, "s1", "alice", T0))
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 5);
     assert_eq!(body["stored"], 5);
@@ -127,7 +158,10 @@ async fn ingest_then_query_over_a_socket() {
     let sessions = body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     let s = &sessions[0];
-    assert_eq!(s["identity"], "alice@example.com", "alias resolved through the inventory");
+    assert_eq!(
+        s["identity"], "alice@example.com",
+        "alias resolved through the inventory"
+    );
     assert_eq!(s["app_id"], "github");
     assert_eq!(s["event_count"], 5);
     assert_eq!(s["state"], "active");
@@ -141,15 +175,22 @@ async fn ingest_then_query_over_a_socket() {
     let times: Vec<i64> = events.iter().map(|e| e["time"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(events[0]["class_uid"], 3002);
-    assert_eq!(events[0]["midwatch"]["identity"]["uid"], "alice@example.com");
+    assert_eq!(
+        events[0]["midwatch"]["identity"]["uid"],
+        "alice@example.com"
+    );
     assert_eq!(events[0]["midwatch"]["app"]["managed"], true);
 
-    let (status, body) = srv.get("/v1/sessions?identity=alice@example.com&state=active&app=github.com").await;
+    let (status, body) = srv
+        .get("/v1/sessions?identity=alice@example.com&state=active&app=github.com")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["sessions"].as_array().unwrap().len(), 1);
     let (_, body) = srv.get("/v1/sessions?identity=bob").await;
     assert_eq!(body["sessions"].as_array().unwrap().len(), 0);
-    let (_, body) = srv.get(&format!("/v1/sessions?since={}", T0 + 10_000_000)).await;
+    let (_, body) = srv
+        .get(&format!("/v1/sessions?since={}", T0 + 10_000_000))
+        .await;
     assert_eq!(body["sessions"].as_array().unwrap().len(), 0);
     let (_, body) = srv.get("/v1/sessions?until=2026-01-05T00:00:00Z").await;
     assert_eq!(body["sessions"].as_array().unwrap().len(), 0);
@@ -166,7 +207,10 @@ async fn ingest_then_query_over_a_socket() {
     let (status, metrics) = srv.get("/metrics").await;
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap().to_string();
-    assert!(metrics.contains("midwatch_ingest_records_total{source=\"sensor\",outcome=\"accepted\"} 5"), "{metrics}");
+    assert!(
+        metrics.contains("midwatch_ingest_records_total{source=\"sensor\",outcome=\"accepted\"} 5"),
+        "{metrics}"
+    );
     assert!(metrics.contains("midwatch_store_events 5"));
     assert!(metrics.contains("midwatch_sessions_live 1"));
     srv.stop().await;
@@ -178,7 +222,16 @@ async fn json_arrays_pagination_and_redelivery() {
     let srv = Server::start(dir.path(), |_| {}).await;
     let mut items = vec![];
     for s in 0..12 {
-        items.push(serde_json::from_str::<Value>(&sensor(&format!("e{s}"), T0 + s * 1000, "login", &format!("s{s}"), "bob")).unwrap());
+        items.push(
+            serde_json::from_str::<Value>(&sensor(
+                &format!("e{s}"),
+                T0 + s * 1000,
+                "login",
+                &format!("s{s}"),
+                "bob",
+            ))
+            .unwrap(),
+        );
     }
     let body = Value::Array(items).to_string();
     let (status, report, _) = srv.post("/v1/events", body.clone()).await;
@@ -234,7 +287,10 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
         r#"{"id":"w1","ts":"noon","type":"login"}"#.to_string(),
         r#"{"id":"w2","ts":1767600000000,"type":"login","network":{"asn":"lots"}}"#.to_string(),
         r#"{"id":"w3","ts":1767600000000,"type":"login","password":"hunter2"}"#.to_string(),
-        format!(r#"{{"id":"long","ts":1767600000000,"type":"navigate","url":"https://x.com/{}"}}"#, "a".repeat(4000)),
+        format!(
+            r#"{{"id":"long","ts":1767600000000,"type":"navigate","url":"https://x.com/{}"}}"#,
+            "a".repeat(4000)
+        ),
         "[1,2,3]".to_string(),
         "\u{0}\u{1}\u{2}".to_string(),
         sensor("g2", T0 + 1000, "navigate", "s1", "carol"),
@@ -245,13 +301,25 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
     assert_eq!(report["rejected"], 8);
     stored += 2;
     let rejects = report["rejects"].as_array().unwrap();
-    let lines_rejected: Vec<u64> = rejects.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    let lines_rejected: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines_rejected, [2, 3, 4, 5, 6, 7, 8, 9]);
-    let reasons: Vec<&str> = rejects.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = rejects
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
     assert!(reasons[2].contains("`ts`"), "{reasons:?}");
     assert!(reasons[3].contains("`network.asn`"), "{reasons:?}");
-    assert!(reasons[4].contains("`password`: never accepted"), "{reasons:?}");
-    assert!(reasons[5].contains("over the limit of 2048 bytes"), "{reasons:?}");
+    assert!(
+        reasons[4].contains("`password`: never accepted"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[5].contains("over the limit of 2048 bytes"),
+        "{reasons:?}"
+    );
 
     // Everything rejected: 400 with the reasons.
     let (status, report, _) = srv.post("/v1/events", "nope\n{\"also\": \"nope\"}").await;
@@ -260,10 +328,23 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
 
     // Empty body, unknown source, bad JSON array, compressed body, wrong method, bad query.
     let (status, body, _) = srv.post("/v1/events", "  \n ").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("empty_body")));
-    let (status, body, _) = srv.post("/v1/events?source=carrier-pigeon", sensor("x", T0, "login", "s", "c")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("empty_body"))
+    );
+    let (status, body, _) = srv
+        .post(
+            "/v1/events?source=carrier-pigeon",
+            sensor("x", T0, "login", "s", "c"),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("carrier-pigeon"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("carrier-pigeon")
+    );
     let (status, body, _) = srv.post("/v1/events", "[{\"id\": 1}, ").await;
     assert_eq!(status, 400, "{body}");
     let res = srv
@@ -291,9 +372,17 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
     assert_eq!(status, 404);
     let (status, _) = srv.get("/v1/nothing-here").await;
     assert_eq!(status, 404);
-    let (status, body, _) = srv.post("/v1/identities", "{\"id\": \"bot\", \"kind\": \"ai_agent\"}").await;
+    let (status, body, _) = srv
+        .post(
+            "/v1/identities",
+            "{\"id\": \"bot\", \"kind\": \"ai_agent\"}",
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("owner"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("owner"),
+        "{body}"
+    );
     let (status, _, _) = srv.post("/v1/apps", "garbage").await;
     assert_eq!(status, 400);
 
@@ -310,7 +399,8 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "too_many_records");
     // A body sent without a length (chunked) is capped too.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
     let res = srv
         .client
         .post(format!("{}/v1/events", srv.base))
@@ -321,7 +411,9 @@ async fn garbage_is_rejected_with_reasons_and_nothing_accepted_is_lost() {
     assert_eq!(res.status().as_u16(), 413);
 
     // Still serving, and every accepted event is there.
-    let (status, report, _) = srv.post("/v1/events", day(3, "after", "carol", T0 + 5000)).await;
+    let (status, report, _) = srv
+        .post("/v1/events", day(3, "after", "carol", T0 + 5000))
+        .await;
     assert_eq!(status, 202, "{report}");
     stored += 3;
     let (_, health) = srv.get("/healthz").await;
@@ -355,29 +447,41 @@ struct Gated {
 
 impl Store for Gated {
     fn append(&self, batch: Batch<'_>) -> Result<usize, midwatch_store::StoreError> {
-        if !batch.events.is_empty() {
-            if let Some(rx) = self.gate.lock().unwrap().as_ref() {
-                let _ = rx.recv_timeout(Duration::from_secs(30));
-            }
+        if !batch.events.is_empty()
+            && let Some(rx) = self.gate.lock().unwrap().as_ref()
+        {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
         }
         self.inner.append(batch)
     }
     fn known_event_ids(&self, ids: &[&str]) -> Result<Vec<String>, midwatch_store::StoreError> {
         self.inner.known_event_ids(ids)
     }
-    fn session(&self, id: &str) -> Result<Option<midwatch_model::Session>, midwatch_store::StoreError> {
+    fn session(
+        &self,
+        id: &str,
+    ) -> Result<Option<midwatch_model::Session>, midwatch_store::StoreError> {
         self.inner.session(id)
     }
-    fn sessions(&self, q: &midwatch_store::SessionQuery) -> Result<midwatch_store::Page<midwatch_model::Session>, midwatch_store::StoreError> {
+    fn sessions(
+        &self,
+        q: &midwatch_store::SessionQuery,
+    ) -> Result<midwatch_store::Page<midwatch_model::Session>, midwatch_store::StoreError> {
         self.inner.sessions(q)
     }
     fn live_sessions(&self) -> Result<Vec<midwatch_model::Session>, midwatch_store::StoreError> {
         self.inner.live_sessions()
     }
-    fn events(&self, q: &midwatch_store::EventQuery) -> Result<midwatch_store::Page<midwatch_model::Event>, midwatch_store::StoreError> {
+    fn events(
+        &self,
+        q: &midwatch_store::EventQuery,
+    ) -> Result<midwatch_store::Page<midwatch_model::Event>, midwatch_store::StoreError> {
         self.inner.events(q)
     }
-    fn put_identities(&self, i: &[midwatch_model::Identity]) -> Result<(), midwatch_store::StoreError> {
+    fn put_identities(
+        &self,
+        i: &[midwatch_model::Identity],
+    ) -> Result<(), midwatch_store::StoreError> {
         self.inner.put_identities(i)
     }
     fn identities(&self) -> Result<Vec<midwatch_model::Identity>, midwatch_store::StoreError> {
@@ -389,7 +493,10 @@ impl Store for Gated {
     fn apps(&self) -> Result<Vec<midwatch_model::App>, midwatch_store::StoreError> {
         self.inner.apps()
     }
-    fn findings(&self, q: &midwatch_store::FindingQuery) -> Result<midwatch_store::Page<midwatch_model::Finding>, midwatch_store::StoreError> {
+    fn findings(
+        &self,
+        q: &midwatch_store::FindingQuery,
+    ) -> Result<midwatch_store::Page<midwatch_model::Finding>, midwatch_store::StoreError> {
         self.inner.findings(q)
     }
     fn counts(&self) -> Result<midwatch_store::Counts, midwatch_store::StoreError> {
@@ -444,7 +551,12 @@ async fn full_queue_answers_429_with_retry_after_and_loses_nothing() {
     let (_, health) = srv.get("/healthz").await;
     assert_eq!(health["store"]["events"], 9);
     let (_, metrics) = srv.get("/metrics").await;
-    assert!(metrics.as_str().unwrap().contains("midwatch_ingest_throttled_total 1"));
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("midwatch_ingest_throttled_total 1")
+    );
     Arc::try_unwrap(srv).ok().unwrap().stop().await;
 }
 
@@ -464,7 +576,10 @@ async fn acknowledged_events_survive_a_restart_and_sessions_continue() {
 
     let srv = Server::start(dir.path(), |_| {}).await;
     let (status, _, _) = srv
-        .post("/v1/events", sensor("r1-late", T0 + 60_000, "navigate", "r1", "erin"))
+        .post(
+            "/v1/events",
+            sensor("r1-late", T0 + 60_000, "navigate", "r1", "erin"),
+        )
         .await;
     assert_eq!(status, 202);
     let (_, body) = srv.get("/v1/sessions").await;
@@ -498,6 +613,11 @@ async fn ocsf_source_accepts_midwatch_output() {
         .post("/v1/events?source=ocsf", "{\"class_uid\": 3002, \"category_uid\": 3, \"activity_id\": 1, \"type_uid\": 300299, \"time\": 1, \"metadata\": {\"uid\": \"bad\"}}")
         .await;
     assert_eq!(status, 400);
-    assert!(report["rejects"][0]["reason"].as_str().unwrap().contains("type_uid"));
+    assert!(
+        report["rejects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("type_uid")
+    );
     srv.stop().await;
 }

@@ -106,9 +106,11 @@ pub fn session_id(key: &str, started: i64) -> String {
 
 fn push_seen<T: PartialEq + Clone>(list: &mut Vec<T>, v: Option<&T>, max: usize) {
     if let Some(v) = v
-        && list.len() < max && !list.contains(v) {
-            list.push(v.clone());
-        }
+        && list.len() < max
+        && !list.contains(v)
+    {
+        list.push(v.clone());
+    }
 }
 
 fn is_login(e: &Event) -> bool {
@@ -324,11 +326,12 @@ impl Stitcher {
             return;
         };
         if let Some(entry) = self.sessions.get_mut(&id)
-            && let Some((end, reason)) = Self::expiry(&self.cfg, &entry.session, t) {
-                Self::close(&mut entry.session, end, reason);
-                self.stats.closed += 1;
-                self.dirty.insert(id);
-            }
+            && let Some((end, reason)) = Self::expiry(&self.cfg, &entry.session, t)
+        {
+            Self::close(&mut entry.session, end, reason);
+            self.stats.closed += 1;
+            self.dirty.insert(id);
+        }
     }
 
     /// When and why a live session has ended by time `now`, if it has.
@@ -413,9 +416,10 @@ impl Stitcher {
         let s = &mut entry.session;
         s.event_count += 1;
         if let Some(src) = e.metadata.log_name.as_deref()
-            && !s.sources.iter().any(|x| x == src) {
-                s.sources.push(src.to_string());
-            }
+            && !s.sources.iter().any(|x| x == src)
+        {
+            s.sources.push(src.to_string());
+        }
         if let Some(action) = e.action() {
             *s.action_counts.entry(action.to_string()).or_insert(0) += 1;
         }

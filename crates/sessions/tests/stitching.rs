@@ -1,5 +1,11 @@
 //! Stitching behaviour: keys, timeouts, lifetime, logout, revocation, late events.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use midwatch_model::event::{AutonomousSystem, Device, SessionRef, SrcEndpoint};
 use midwatch_model::hash::token_fingerprint;

@@ -469,12 +469,13 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
     }
     if let Some(s) = w.session {
         if let Some(fp) = &s.token_sha256
-            && !is_sha256_hex(fp) {
-                return Err(ParseError::field(
-                    "session.token_sha256",
-                    "must be the 64 hex digits of a SHA-256, never the token itself",
-                ));
-            }
+            && !is_sha256_hex(fp)
+        {
+            return Err(ParseError::field(
+                "session.token_sha256",
+                "must be the 64 hex digits of a SHA-256, never the token itself",
+            ));
+        }
         if let Some(id) = &s.id {
             non_empty("session.id", id)?;
         }
@@ -513,12 +514,13 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
     }
     if let Some(n) = w.network {
         if let Some(ip) = &n.ip
-            && ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(ParseError::field(
-                    "network.ip",
-                    format!("`{ip}` is not an IP address"),
-                ));
-            }
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(ParseError::field(
+                "network.ip",
+                format!("`{ip}` is not an IP address"),
+            ));
+        }
         if n.lat.is_some_and(|l| !(-90.0..=90.0).contains(&l)) {
             return Err(ParseError::field(
                 "network.lat",
@@ -540,10 +542,12 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
                 lat: n.lat,
                 long: n.lon,
             }),
-            autonomous_system: (n.asn.is_some() || n.asn_org.is_some()).then_some(AutonomousSystem {
-                number: n.asn,
-                name: n.asn_org,
-            }),
+            autonomous_system: (n.asn.is_some() || n.asn_org.is_some()).then_some(
+                AutonomousSystem {
+                    number: n.asn,
+                    name: n.asn_org,
+                },
+            ),
             isp: n.isp,
         });
     }

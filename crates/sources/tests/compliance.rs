@@ -1,7 +1,13 @@
 //! Every registered source must pass the same hostile-input checks: no panic on any bytes,
 //! a reason for every rejection, and events that satisfy the OCSF arithmetic and carry
 //! their raw-record reference.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use midwatch_sources::{Limits, Parsed, RecordCtx, normalize_bytes, registry};
 
@@ -84,12 +90,20 @@ fn no_source_panics_and_every_rejection_has_a_reason() {
                 Ok(Parsed::Events(events)) => {
                     for e in events {
                         e.validate().unwrap_or_else(|err| {
-                            panic!("{}: accepted an invalid event ({err}) from {:?}", source.name(), String::from_utf8_lossy(input))
+                            panic!(
+                                "{}: accepted an invalid event ({err}) from {:?}",
+                                source.name(),
+                                String::from_utf8_lossy(input)
+                            )
                         });
                     }
                 }
                 Ok(Parsed::Skip(note)) => assert!(!note.is_empty()),
-                Err(e) => assert!(!e.to_string().trim().is_empty(), "{}: empty reason", source.name()),
+                Err(e) => assert!(
+                    !e.to_string().trim().is_empty(),
+                    "{}: empty reason",
+                    source.name()
+                ),
             }
         }
     }

@@ -173,9 +173,10 @@ impl SqliteStore {
         let len = self.readers.len().max(1);
         for i in 0..len {
             if let Some(m) = self.readers.get((n + i) % len)
-                && let Ok(conn) = m.try_lock() {
-                    return f(&conn);
-                }
+                && let Ok(conn) = m.try_lock()
+            {
+                return f(&conn);
+            }
         }
         match self.readers.get(n % len) {
             Some(m) => f(&lock(m)),

@@ -1,5 +1,11 @@
 //! The SQLite store against a real database file.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use midwatch_model::{
     App, ClassUid, Event, Identity, IdentityKind, Lifecycle, Session, SessionState, User,
