@@ -184,6 +184,41 @@ impl SqliteStore {
         }
     }
 
+    /// Insert or replace whole documents in an `(id, doc)` table.
+    fn put_docs<T: serde::Serialize>(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        items: &[T],
+        id: impl Fn(&T) -> &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} (id, doc) VALUES (?1, ?2)"
+            ))?;
+            for item in items {
+                let doc = serde_json::to_string(item)
+                    .map_err(|e| corrupt(what, id(item).to_string(), &e))?;
+                stmt.execute(params![id(item), doc])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every document of an `(id, doc)` table, by id.
+    fn all_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let sql = format!("SELECT doc, 0, id FROM {table} ORDER BY id");
+        let rows = self.read(|c| Self::docs::<T>(c, what, &sql, &[]))?;
+        Ok(rows.into_iter().map(|(t, _, _)| t).collect())
+    }
+
     fn docs<T: serde::de::DeserializeOwned>(
         conn: &Connection,
         what: &'static str,
@@ -424,53 +459,19 @@ impl Store for SqliteStore {
     }
 
     fn put_identities(&self, identities: &[Identity]) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction()?;
-        {
-            let mut stmt =
-                tx.prepare_cached("INSERT OR REPLACE INTO identities (id, doc) VALUES (?1, ?2)")?;
-            for i in identities {
-                let doc =
-                    serde_json::to_string(i).map_err(|e| corrupt("identity", i.id.clone(), &e))?;
-                stmt.execute(params![i.id, doc])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.put_docs("identities", "identity", identities, |i| &i.id)
     }
 
     fn identities(&self) -> Result<Vec<Identity>, StoreError> {
-        let rows = self.read(|c| {
-            Self::docs::<Identity>(
-                c,
-                "identity",
-                "SELECT doc, 0, id FROM identities ORDER BY id",
-                &[],
-            )
-        })?;
-        Ok(rows.into_iter().map(|(i, _, _)| i).collect())
+        self.all_docs("identities", "identity")
     }
 
     fn put_apps(&self, apps: &[App]) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction()?;
-        {
-            let mut stmt =
-                tx.prepare_cached("INSERT OR REPLACE INTO apps (id, doc) VALUES (?1, ?2)")?;
-            for a in apps {
-                let doc = serde_json::to_string(a).map_err(|e| corrupt("app", a.id.clone(), &e))?;
-                stmt.execute(params![a.id, doc])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.put_docs("apps", "app", apps, |a| &a.id)
     }
 
     fn apps(&self) -> Result<Vec<App>, StoreError> {
-        let rows = self.read(|c| {
-            Self::docs::<App>(c, "app", "SELECT doc, 0, id FROM apps ORDER BY id", &[])
-        })?;
-        Ok(rows.into_iter().map(|(a, _, _)| a).collect())
+        self.all_docs("apps", "app")
     }
 
     fn findings(&self, q: &FindingQuery) -> Result<Page<Finding>, StoreError> {
