@@ -418,16 +418,16 @@ impl SessionRef {
 pub struct Actor {
     /// The acting identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<User>,
+    pub user: Option<Box<User>>,
     /// The session the action happened in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<SessionRef>,
+    pub session: Option<Box<SessionRef>>,
     /// The application the actor used, when the source names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
     /// midwatch extension: for delegated work (RFC 8693 `act`), the identity acted for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_behalf_of: Option<User>,
+    pub on_behalf_of: Option<Box<User>>,
 }
 
 /// OCSF `location`.
@@ -708,13 +708,13 @@ pub struct MidwatchExt {
     pub late: bool,
     /// The original record's reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<RawRef>,
+    pub raw: Option<Box<RawRef>>,
     /// The inventory identity of the actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<IdentityFacts>,
+    pub identity: Option<Box<IdentityFacts>>,
     /// The inventory app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<AppFacts>,
+    pub app: Option<Box<AppFacts>>,
     /// The midwatch action name (sensor `type`), shared by every source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
@@ -761,19 +761,19 @@ pub struct Event {
     pub actor: Actor,
     /// The user acted upon (authenticating user, account changed, privilege receiver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<User>,
+    pub user: Option<Box<User>>,
     /// Network origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src_endpoint: Option<SrcEndpoint>,
+    pub src_endpoint: Option<Box<SrcEndpoint>>,
     /// The application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dst_endpoint: Option<DstEndpoint>,
+    pub dst_endpoint: Option<Box<DstEndpoint>>,
     /// The client device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<Device>,
+    pub device: Option<Box<Device>>,
     /// HTTP request facts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_request: Option<HttpRequest>,
+    pub http_request: Option<Box<HttpRequest>>,
     /// Authentication protocol or method caption (`sso`, `password`, `passkey`, `token`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_protocol: Option<String>,
@@ -791,22 +791,22 @@ pub struct Event {
     pub web_resources: Vec<WebResource>,
     /// File uploaded, downloaded or shared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<File>,
+    pub file: Option<Box<File>>,
     /// API operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api: Option<Api>,
+    pub api: Option<Box<Api>>,
     /// Privileges granted or revoked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<String>,
     /// Managed entity (OAuth grant, token, configuration object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entity: Option<Entity>,
+    pub entity: Option<Box<Entity>>,
     /// Software installed or changed (browser extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<Product>,
+    pub app: Option<Box<Product>>,
     /// Clipboard operation metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clipboard: Option<Clipboard>,
+    pub clipboard: Option<Box<Clipboard>>,
     /// midwatch extension attributes.
     #[serde(default)]
     pub midwatch: MidwatchExt,
@@ -931,7 +931,7 @@ impl Event {
 
     /// The session reference, if the event carries one.
     pub fn session_ref(&self) -> Option<&SessionRef> {
-        self.actor.session.as_ref().filter(|s| !s.is_empty())
+        self.actor.session.as_deref().filter(|s| !s.is_empty())
     }
 
     /// The application's domain, if known.
@@ -1040,15 +1040,18 @@ mod tests {
             name: "midwatch sensor".into(),
             vendor_name: "midwatch".into(),
         };
-        e.actor.user = Some(User::new("agent-7", IdentityKind::AiAgent));
-        e.actor.on_behalf_of = Some(User::new("alice@example.com", IdentityKind::Human));
-        e.actor.session = Some(SessionRef {
+        e.actor.user = Some(Box::new(User::new("agent-7", IdentityKind::AiAgent)));
+        e.actor.on_behalf_of = Some(Box::new(User::new(
+            "alice@example.com",
+            IdentityKind::Human,
+        )));
+        e.actor.session = Some(Box::new(SessionRef {
             uid: Some("s-1".into()),
             credential_uid: Some(crate::hash::token_fingerprint("tok")),
             is_mfa: Some(true),
             ..SessionRef::default()
-        });
-        e.src_endpoint = Some(SrcEndpoint {
+        }));
+        e.src_endpoint = Some(Box::new(SrcEndpoint {
             ip: Some("203.0.113.7".into()),
             location: Some(Location {
                 city: Some("Lisbon".into()),
@@ -1061,20 +1064,20 @@ mod tests {
                 name: Some("Example Net".into()),
             }),
             isp: None,
-        });
-        e.device = Some(Device {
+        }));
+        e.device = Some(Box::new(Device {
             uid: Some("dev-1".into()),
             is_managed: Some(true),
             os_name: None,
-        });
-        e.http_request = Some(HttpRequest {
+        }));
+        e.http_request = Some(Box::new(HttpRequest {
             user_agent: Some("Mozilla/5.0".into()),
             ..HttpRequest::default()
-        });
-        e.dst_endpoint = Some(DstEndpoint {
+        }));
+        e.dst_endpoint = Some(Box::new(DstEndpoint {
             hostname: Some("github.com".into()),
             svc_name: Some("GitHub".into()),
-        });
+        }));
         e.auth_protocol = Some("sso".into());
         e.auth_protocol_id = Some(99);
         e.is_mfa = Some(true);
@@ -1082,12 +1085,12 @@ mod tests {
             factor_type: Some("Push Notification".into()),
         }];
         e.midwatch.session_uid = Some("ms-1".into());
-        e.midwatch.raw = Some(RawRef {
+        e.midwatch.raw = Some(Box::new(RawRef {
             source: "sensor".into(),
             sha256: crate::hash::sha256_hex(b"x"),
             line: Some(3),
             offset: Some(120),
-        });
+        }));
         e
     }
 

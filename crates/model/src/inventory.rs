@@ -292,20 +292,20 @@ impl Inventory {
             .as_ref()
             .and_then(|u| u.uid.as_deref().or(u.email_addr.as_deref()));
         if let Some(identity) = actor_uid.and_then(|uid| self.identity(uid)) {
-            event.midwatch.identity = Some(IdentityFacts {
+            event.midwatch.identity = Some(Box::new(IdentityFacts {
                 uid: identity.id.clone(),
                 kind: identity.kind,
                 lifecycle: identity.lifecycle.as_str().to_string(),
                 owner: identity.owner.clone(),
                 mfa_enrolled: Some(identity.mfa_enrolled),
-            });
+            }));
         }
         if let Some(app) = event.app_domain().and_then(|h| self.app_for_host(h)) {
-            event.midwatch.app = Some(AppFacts {
+            event.midwatch.app = Some(Box::new(AppFacts {
                 uid: app.id.clone(),
                 managed: app.managed,
                 sensitivity: app.sensitivity,
-            });
+            }));
         }
     }
 }
@@ -346,11 +346,11 @@ mod tests {
     fn enriches_events() {
         let inv = inv();
         let mut e = Event::new(ClassUid::Authentication, 1, 0, "e");
-        e.actor.user = Some(User::new("00u1", IdentityKind::Human));
-        e.dst_endpoint = Some(DstEndpoint {
+        e.actor.user = Some(Box::new(User::new("00u1", IdentityKind::Human)));
+        e.dst_endpoint = Some(Box::new(DstEndpoint {
             hostname: Some("gist.github.com".into()),
             svc_name: None,
-        });
+        }));
         inv.enrich(&mut e);
         let id = e.midwatch.identity.unwrap();
         assert_eq!(id.uid, "alice@example.com");

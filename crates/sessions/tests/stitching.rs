@@ -28,24 +28,27 @@ fn ev(id: &str, t: i64, class: ClassUid, activity: u32, sid: &str, action: &str)
     let mut e = Event::new(class, activity, t, id);
     e.metadata.log_name = Some("sensor".into());
     e.midwatch.action = Some(action.into());
-    e.actor.user = Some(User::new("alice@example.com", IdentityKind::Human));
-    e.actor.session = Some(SessionRef {
+    e.actor.user = Some(Box::new(User::new(
+        "alice@example.com",
+        IdentityKind::Human,
+    )));
+    e.actor.session = Some(Box::new(SessionRef {
         uid: Some(sid.into()),
         ..SessionRef::default()
-    });
-    e.device = Some(Device {
+    }));
+    e.device = Some(Box::new(Device {
         uid: Some("laptop-1".into()),
         is_managed: Some(true),
         os_name: None,
-    });
-    e.src_endpoint = Some(SrcEndpoint {
+    }));
+    e.src_endpoint = Some(Box::new(SrcEndpoint {
         ip: Some("198.51.100.1".into()),
         autonomous_system: Some(AutonomousSystem {
             number: Some(64500),
             name: None,
         }),
         ..SrcEndpoint::default()
-    });
+    }));
     e
 }
 
@@ -240,11 +243,14 @@ fn token_fingerprint_keys() {
     let mk = |id: &str, t: i64| {
         let mut e = Event::new(ClassUid::ApiActivity, 2, t, id);
         e.metadata.log_name = Some("sensor".into());
-        e.actor.user = Some(User::new("build-bot", IdentityKind::ServiceAccount));
-        e.actor.session = Some(SessionRef {
+        e.actor.user = Some(Box::new(User::new(
+            "build-bot",
+            IdentityKind::ServiceAccount,
+        )));
+        e.actor.session = Some(Box::new(SessionRef {
             credential_uid: Some(fp.clone()),
             ..SessionRef::default()
-        });
+        }));
         e
     };
     let mut a = mk("t1", T0);

@@ -94,10 +94,10 @@ pub fn stamp(event: &mut Event, source: &str, raw: &[u8], ctx: RecordCtx) {
     if event.metadata.log_name.is_none() {
         event.metadata.log_name = Some(source.to_string());
     }
-    event.midwatch.raw = Some(RawRef {
+    event.midwatch.raw = Some(Box::new(RawRef {
         source: source.to_string(),
         sha256: sha256_hex(raw),
         line: Some(ctx.line),
         offset: Some(ctx.offset),
-    });
+    }));
 }

@@ -8,7 +8,7 @@
 use crate::{ParseError, Parsed, RecordCtx, Source};
 use midwatch_model::event::{
     Api, ApiService, AuthFactor, AutonomousSystem, Clipboard, Device, DstEndpoint, Entity, File,
-    HttpRequest, Location, Product, ProductRef, SessionRef, SrcEndpoint, Url, User, WebResource,
+    Location, Product, ProductRef, SessionRef, SrcEndpoint, Url, User, WebResource,
 };
 use midwatch_model::hash::is_sha256_hex;
 use midwatch_model::timefmt::{epoch_number_to_ms, parse_rfc3339_ms};
@@ -37,12 +37,39 @@ const FORBIDDEN: &[&str] = &[
     "data",
 ];
 
-/// A timestamp: RFC 3339 text or epoch milliseconds.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A timestamp: RFC 3339 text or an epoch number. Deserialized by hand rather than as an
+/// untagged enum, which would buffer every value before trying each variant.
+#[derive(Debug)]
 enum Ts {
     Num(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Ts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ts, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Ts;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time or an epoch number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Ts, E> {
+                #[expect(clippy::cast_precision_loss, reason = "epoch values fit in f64")]
+                Ok(Ts::Num(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Ts, E> {
+                #[expect(clippy::cast_precision_loss, reason = "epoch values fit in f64")]
+                Ok(Ts::Num(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Ts, E> {
+                Ok(Ts::Num(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Ts, E> {
+                Ok(Ts::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Ts {
@@ -393,10 +420,18 @@ impl Source for Sensor {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        let mut de = serde_json::Deserializer::from_slice(raw);
-        let wire: Wire = serde_path_to_error::deserialize(&mut de).map_err(wire_error)?;
-        de.end()
-            .map_err(|_| ParseError::record("trailing characters after the JSON object"))?;
+        // The fast path parses without tracking field paths; only a record that fails is
+        // parsed again with path tracking, to name the field at fault.
+        let wire: Wire = match serde_json::from_slice(raw) {
+            Ok(w) => w,
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_slice(raw);
+                let wire: Wire = serde_path_to_error::deserialize(&mut de).map_err(wire_error)?;
+                de.end()
+                    .map_err(|_| ParseError::record("trailing characters after the JSON object"))?;
+                wire
+            }
+        };
         Ok(Parsed::Events(vec![to_event(wire)?]))
     }
 }
@@ -460,12 +495,12 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         user.name = id.name;
         user.email_addr = id.email;
         if matches!(class, ClassUid::Authentication) {
-            e.user = Some(user.clone());
+            e.user = Some(Box::new(user.clone()));
         }
-        e.actor.user = Some(user);
+        e.actor.user = Some(Box::new(user));
         e.actor.on_behalf_of = id
             .on_behalf_of
-            .map(|uid| User::new(uid, IdentityKind::Human));
+            .map(|uid| Box::new(User::new(uid, IdentityKind::Human)));
     }
     if let Some(s) = w.session {
         if let Some(fp) = &s.token_sha256
@@ -481,7 +516,7 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         }
         let created_time = s.created.map(|t| t.to_ms("session.created")).transpose()?;
         let expiration_time = s.expires.map(|t| t.to_ms("session.expires")).transpose()?;
-        e.actor.session = Some(SessionRef {
+        e.actor.session = Some(Box::new(SessionRef {
             uid: s.id,
             credential_uid: s
                 .token_sha256
@@ -490,26 +525,24 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
             expiration_time,
             is_mfa: w.auth.as_ref().and_then(|a| a.mfa),
             issuer: s.issuer,
-        });
+        }));
     }
     if let Some(app) = w.app {
         non_empty("app.domain", &app.domain)?;
-        e.dst_endpoint = Some(DstEndpoint {
+        e.dst_endpoint = Some(Box::new(DstEndpoint {
             hostname: Some(app.domain.to_lowercase()),
             svc_name: app.name,
-        });
+        }));
         e.actor.app_name = e.dst_endpoint.as_ref().and_then(|d| d.svc_name.clone());
     }
     if let Some(d) = w.device {
-        e.device = Some(Device {
+        e.device = Some(Box::new(Device {
             uid: d.id,
             is_managed: d.managed,
             os_name: d.os,
-        });
+        }));
         if let Some(ua) = d.user_agent {
-            e.http_request
-                .get_or_insert_with(HttpRequest::default)
-                .user_agent = Some(ua);
+            e.http_request.get_or_insert_with(Box::default).user_agent = Some(ua);
         }
     }
     if let Some(n) = w.network {
@@ -534,7 +567,7 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
             ));
         }
         let has_loc = n.country.is_some() || n.city.is_some() || n.lat.is_some();
-        e.src_endpoint = Some(SrcEndpoint {
+        e.src_endpoint = Some(Box::new(SrcEndpoint {
             ip: n.ip,
             location: has_loc.then_some(Location {
                 city: n.city,
@@ -549,7 +582,7 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
                 },
             ),
             isp: n.isp,
-        });
+        }));
     }
     if let Some(a) = w.auth {
         if let Some(m) = &a.method {
@@ -571,7 +604,7 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
     }
     if let Some(u) = &w.url {
         let url = clean_url("url", u)?;
-        e.http_request.get_or_insert_with(HttpRequest::default).url = Some(url);
+        e.http_request.get_or_insert_with(Box::default).url = Some(url);
     }
     if let Some(r) = w.resource {
         let url_string = r
@@ -588,55 +621,53 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         });
     }
     if let Some(f) = w.file {
-        e.file = Some(File {
+        e.file = Some(Box::new(File {
             name: f.name,
             size: f.size,
             uid: f.id,
             mime_type: f.mime,
-        });
+        }));
     }
     if !w.privileges.is_empty() {
         e.privileges = w.privileges;
     }
     if let Some(t) = w.target {
-        e.user = Some(User::new(t, IdentityKind::Human));
+        e.user = Some(Box::new(User::new(t, IdentityKind::Human)));
     }
     if let Some(o) = w.oauth {
-        e.entity = Some(Entity {
+        e.entity = Some(Box::new(Entity {
             type_name: Some("oauth_grant".into()),
             name: o.client_name,
             uid: Some(o.client_id),
             scopes: o.scopes,
-        });
+        }));
     } else if w.kind.starts_with("token_") {
-        e.entity = Some(Entity {
+        e.entity = Some(Box::new(Entity {
             type_name: Some("api_token".into()),
             ..Entity::default()
-        });
+        }));
     }
     if let Some(x) = w.extension {
-        e.app = Some(Product {
+        e.app = Some(Box::new(Product {
             name: x.name,
             uid: Some(x.id),
             vendor_name: None,
             permissions: x.permissions,
-        });
+        }));
     }
     if let Some(c) = w.clipboard {
-        e.clipboard = Some(Clipboard {
+        e.clipboard = Some(Box::new(Clipboard {
             mime_type: c.mime,
             size: c.size,
-        });
+        }));
     }
     if let Some(a) = w.api {
-        e.api = Some(Api {
+        e.api = Some(Box::new(Api {
             operation: Some(a.operation),
             service: a.service.map(|name| ApiService { name: Some(name) }),
-        });
+        }));
         if let Some(m) = a.method {
-            e.http_request
-                .get_or_insert_with(HttpRequest::default)
-                .http_method = Some(m);
+            e.http_request.get_or_insert_with(Box::default).http_method = Some(m);
         }
     }
     Ok(e)

@@ -16,11 +16,11 @@ use midwatch_store::{Batch, EventQuery, SessionQuery, SqliteStore, Store};
 fn event(id: &str, t: i64, session: &str, who: &str, app: &str) -> Event {
     let mut e = Event::new(ClassUid::WebResourcesActivity, 2, t, id);
     e.metadata.log_name = Some("sensor".into());
-    e.actor.user = Some(User::new(who, IdentityKind::Human));
-    e.dst_endpoint = Some(DstEndpoint {
+    e.actor.user = Some(Box::new(User::new(who, IdentityKind::Human)));
+    e.dst_endpoint = Some(Box::new(DstEndpoint {
         hostname: Some(app.into()),
         svc_name: None,
-    });
+    }));
     e.midwatch.session_uid = Some(session.into());
     e
 }
