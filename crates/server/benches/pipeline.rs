@@ -9,6 +9,9 @@ use midwatch_sources::{Limits, normalize_bytes, sensor::Sensor};
 use midwatch_store::{Batch, SqliteStore, Store};
 use std::hint::black_box;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 50_000;
 const BATCH: usize = 5_000;
 

@@ -104,12 +104,18 @@ pub fn session_id(key: &str, started: i64) -> String {
     format!("ses_{}", h.get(..20).unwrap_or(&h))
 }
 
-fn push_seen<T: PartialEq + Clone>(list: &mut Vec<T>, v: Option<&T>, max: usize) {
+/// Remember `v` in `list` unless it is there already or the list is full. Compares before
+/// allocating: almost every event repeats what its session has already seen.
+fn push_seen<T: PartialEq + ?Sized + ToOwned>(list: &mut Vec<T::Owned>, v: Option<&T>, max: usize)
+where
+    T::Owned: std::borrow::Borrow<T>,
+{
+    use std::borrow::Borrow;
     if let Some(v) = v
         && list.len() < max
-        && !list.contains(v)
+        && !list.iter().any(|x| x.borrow() == v)
     {
-        list.push(v.clone());
+        list.push(v.to_owned());
     }
 }
 
@@ -421,7 +427,12 @@ impl Stitcher {
             s.sources.push(src.to_string());
         }
         if let Some(action) = e.action() {
-            *s.action_counts.entry(action.to_string()).or_insert(0) += 1;
+            match s.action_counts.get_mut(action) {
+                Some(n) => *n += 1,
+                None => {
+                    s.action_counts.insert(action.to_string(), 1);
+                }
+            }
         }
         if s.identity.is_none() {
             s.identity = e
@@ -469,7 +480,7 @@ impl Stitcher {
         );
         if late {
             s.late_events += 1;
-            self.dirty.insert(id.to_string());
+            Self::mark(&mut self.dirty, id);
             return;
         }
         if e.time < s.started {
@@ -525,11 +536,20 @@ impl Stitcher {
             }
             _ => {}
         }
-        self.dirty.insert(id.to_string());
+        Self::mark(&mut self.dirty, id);
     }
 
+    fn mark(dirty: &mut BTreeSet<String>, id: &str) {
+        if !dirty.contains(id) {
+            dirty.insert(id.to_string());
+        }
+    }
+
+    /// Sweep as event time advances, but not on every event: each sweep visits every
+    /// held session, and a session closes no earlier than its idle timeout anyway.
     fn maybe_sweep(&mut self) {
-        if self.watermark.saturating_sub(self.last_sweep) >= 60_000 {
+        let every = (self.cfg.idle_timeout_ms.min(self.cfg.lateness_ms) / 2).max(60_000);
+        if self.watermark.saturating_sub(self.last_sweep) >= every {
             self.sweep(self.watermark);
         }
     }
