@@ -25,11 +25,17 @@ pub struct Committed {
     pub sessions_opened: usize,
 }
 
+/// Most events committed in one group transaction.
+const GROUP_EVENTS: usize = 20_000;
+
+/// The answer channel of one batch.
+type Reply = oneshot::Sender<Result<Committed, String>>;
+
 /// Work for the pipeline thread.
 #[derive(Debug)]
 pub enum Command {
     /// Stitch and store events.
-    Events(Vec<Event>, oneshot::Sender<Result<Committed, String>>),
+    Events(Vec<Event>, Reply),
     /// Add or replace inventory entries (also stored).
     Inventory {
         /// Identities.
@@ -122,14 +128,36 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        while let Some(cmd) = rx.blocking_recv() {
+        let mut pending: Option<Command> = None;
+        loop {
+            let cmd = match pending.take() {
+                Some(c) => c,
+                None => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             match cmd {
                 Command::Events(events, reply) => {
-                    let result = self.events(events);
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "batch not committed");
+                    // Group commit: take every batch already waiting, up to a bound, and
+                    // commit them in one transaction; each sender still gets its own answer
+                    // and only after the commit.
+                    let mut group = vec![(events, reply)];
+                    let mut size: usize = group.iter().map(|(e, _)| e.len()).sum();
+                    while size < GROUP_EVENTS {
+                        match rx.try_recv() {
+                            Ok(Command::Events(e, r)) => {
+                                size += e.len();
+                                group.push((e, r));
+                            }
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
                     }
-                    let _ = reply.send(result);
+                    self.events(group);
                 }
                 Command::Inventory {
                     identities,
@@ -173,40 +201,60 @@ impl Worker {
         }
     }
 
-    fn events(&mut self, mut events: Vec<Event>) -> Result<Committed, String> {
-        let total = events.len();
-        let ids: Vec<&str> = events.iter().map(Event::uid).collect();
-        let known: HashSet<String> = self
-            .store
-            .known_event_ids(&ids)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .collect();
-        let mut seen = HashSet::with_capacity(events.len());
-        events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
-        let duplicates = total - events.len();
-        let mut opened = 0;
-        for e in &mut events {
-            self.inventory.enrich(e);
-            if self.stitcher.ingest(e).opened {
-                opened += 1;
+    /// Stitch and commit a group of batches in one transaction, then answer each.
+    fn events(&mut self, group: Vec<(Vec<Event>, Reply)>) {
+        let result = self.commit_group(group.iter().map(|(e, _)| e.len()).collect(), group);
+        if let Err((e, replies)) = result {
+            tracing::error!(error = %e, batches = replies.len(), "batches not committed");
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
+    }
+
+    fn commit_group(
+        &mut self,
+        sizes: Vec<usize>,
+        group: Vec<(Vec<Event>, Reply)>,
+    ) -> Result<(), (String, Vec<Reply>)> {
+        let (batches, replies): (Vec<Vec<Event>>, Vec<Reply>) = group.into_iter().unzip();
+        let ids: Vec<&str> = batches.iter().flatten().map(Event::uid).collect();
+        let known: HashSet<String> = match self.store.known_event_ids(&ids) {
+            Ok(k) => k.into_iter().collect(),
+            Err(e) => return Err((e.to_string(), replies)),
+        };
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut all = Vec::with_capacity(ids.len());
+        let mut answers = Vec::with_capacity(batches.len());
+        for (mut events, total) in batches.into_iter().zip(sizes) {
+            events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
+            let mut opened = 0;
+            for e in &mut events {
+                self.inventory.enrich(e);
+                if self.stitcher.ingest(e).opened {
+                    opened += 1;
+                }
+            }
+            answers.push(Committed {
+                stored: events.len(),
+                duplicates: total - events.len(),
+                sessions_opened: opened,
+            });
+            all.append(&mut events);
+        }
         let sessions = self.stitcher.take_dirty();
-        let stored = self
-            .store
-            .append(Batch {
-                events: &events,
-                sessions: &sessions,
-                findings: &[],
-            })
-            .map_err(|e| e.to_string())?;
-        self.metrics.events_stored(stored, duplicates);
-        Ok(Committed {
-            stored,
-            duplicates,
-            sessions_opened: opened,
-        })
+        if let Err(e) = self.store.append(Batch {
+            events: &all,
+            sessions: &sessions,
+            findings: &[],
+        }) {
+            return Err((e.to_string(), replies));
+        }
+        for (answer, reply) in answers.into_iter().zip(replies) {
+            self.metrics.events_stored(answer.stored, answer.duplicates);
+            let _ = reply.send(Ok(answer));
+        }
+        Ok(())
     }
 
     fn inventory(&mut self, identities: Vec<Identity>, apps: Vec<App>) -> Result<(), String> {

@@ -621,3 +621,63 @@ async fn ocsf_source_accepts_midwatch_output() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn queued_batches_commit_together_and_dedupe_across_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (open, gate_rx) = std::sync::mpsc::channel();
+    let store = Arc::new(Gated {
+        inner: SqliteStore::open(dir.path()).unwrap(),
+        gate: Mutex::new(Some(gate_rx)),
+    });
+    let cfg = Config {
+        data_dir: dir.path().to_path_buf(),
+        limits: midwatch_server::config::LimitsConfig {
+            queue_depth: 8,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let (state, pipeline) = AppState::with_store(store, Inventory::default(), &cfg).unwrap();
+    let srv = Arc::new(Server::run(state, pipeline).await);
+    let post = |body: String| {
+        let srv = Arc::clone(&srv);
+        tokio::spawn(async move { srv.post("/v1/events", body).await })
+    };
+    // The first batch holds the pipeline; the next two wait in the queue and are then
+    // committed as one group, the second repeating the first's ids.
+    let a = post(day(2, "g0", "gina", T0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = post(day(3, "g1", "gina", T0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let c = post(day(3, "g1", "gina", T0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    open.send(()).unwrap();
+    open.send(()).unwrap();
+    let (sa, ra, _) = a.await.unwrap();
+    let (sb, rb, _) = b.await.unwrap();
+    let (sc, rc, _) = c.await.unwrap();
+    assert_eq!((sa, sb, sc), (202, 202, 202));
+    assert_eq!(ra["stored"], 2);
+    assert_eq!(
+        (rb["stored"].as_u64(), rb["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{rb}"
+    );
+    assert_eq!(
+        (rc["stored"].as_u64(), rc["duplicates"].as_u64()),
+        (Some(0), Some(3)),
+        "{rc}"
+    );
+    let (_, health) = srv.get("/healthz").await;
+    assert_eq!(health["store"]["events"], 5);
+    let (_, sessions) = srv.get("/v1/sessions?identity=gina").await;
+    let counts: Vec<u64> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["event_count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), 5, "{sessions}");
+    Arc::try_unwrap(srv).ok().unwrap().stop().await;
+}
