@@ -79,6 +79,7 @@ pub struct Stitcher {
     cfg: Config,
     sessions: HashMap<String, Entry>,
     by_key: HashMap<String, Vec<String>>,
+    by_identity: HashMap<String, Vec<String>>,
     watermark: i64,
     last_sweep: i64,
     dirty: BTreeSet<String>,
@@ -96,6 +97,16 @@ pub fn session_key(event: &Event) -> Option<String> {
         .as_deref()
         .filter(|c| !c.is_empty())
         .map(|c| format!("tok:{c}"))
+}
+
+/// The identity an event is about for stitching: the inventory identity it resolved to,
+/// else the actor's own uid.
+fn event_identity(e: &Event) -> Option<&str> {
+    e.midwatch
+        .identity
+        .as_ref()
+        .map(|i| i.uid.as_str())
+        .or_else(|| e.actor_uid())
 }
 
 /// The session id midwatch gives the session with `key` that began at `started`.
@@ -141,6 +152,7 @@ impl Stitcher {
             cfg,
             sessions: HashMap::new(),
             by_key: HashMap::new(),
+            by_identity: HashMap::new(),
             watermark: i64::MIN,
             last_sweep: i64::MIN,
             dirty: BTreeSet::new(),
@@ -194,6 +206,12 @@ impl Stitcher {
             if !ids.contains(&s.id) {
                 ids.push(s.id.clone());
             }
+            if let Some(identity) = &s.identity {
+                let ids = self.by_identity.entry(identity.clone()).or_default();
+                if !ids.contains(&s.id) {
+                    ids.push(s.id.clone());
+                }
+            }
             self.sessions.insert(
                 s.id.clone(),
                 Entry {
@@ -246,10 +264,19 @@ impl Stitcher {
             self.watermark = t;
         }
         let Some(key) = session_key(event) else {
-            self.stats.unkeyed += 1;
+            // No session of its own (many audit records carry none): join the identity's
+            // session it evidently belongs to, if one matches by app, network or device.
+            let joined = self.by_identity_match(event);
+            if let Some(id) = &joined {
+                self.apply(id, event, late);
+                self.stats.stitched += 1;
+            } else {
+                self.stats.unkeyed += 1;
+            }
+            event.midwatch.session_uid.clone_from(&joined);
             self.maybe_sweep();
             return Placement {
-                session_id: None,
+                session_id: joined,
                 late,
                 opened: false,
             };
@@ -313,6 +340,51 @@ impl Stitcher {
                 .rev()
                 .find_map(|id| window(id, self.cfg.lateness_ms))
         })
+    }
+
+    /// The held session of the event's identity whose window covers the event and that
+    /// shares its app, source IP or device; the best match wins (app counts most), ties go
+    /// to the most recent session.
+    fn by_identity_match(&self, e: &Event) -> Option<String> {
+        let identity = event_identity(e)?;
+        let ids = self.by_identity.get(identity)?;
+        let t = e.time;
+        let mut best: Option<(u8, i64, &String)> = None;
+        for id in ids {
+            let Some(entry) = self.sessions.get(id) else {
+                continue;
+            };
+            let s = &entry.session;
+            let until = match s.ended {
+                Some(end) => end,
+                None => (s.last_seen.saturating_add(self.cfg.idle_timeout_ms))
+                    .min(s.started.saturating_add(self.cfg.absolute_lifetime_ms)),
+            };
+            if t < s.started.saturating_sub(self.cfg.lateness_ms) || t > until {
+                continue;
+            }
+            let mut score = 0;
+            if e.app_domain().is_some() && s.app.as_deref() == e.app_domain() {
+                score += 4;
+            }
+            if e.src_ip()
+                .is_some_and(|ip| s.seen.ips.iter().any(|x| x == ip))
+            {
+                score += 2;
+            }
+            if e.device_id()
+                .is_some_and(|d| s.seen.devices.iter().any(|x| x == d))
+            {
+                score += 2;
+            }
+            if score == 0 {
+                continue;
+            }
+            if best.is_none_or(|(bs, bt, _)| (score, s.started) > (bs, bt)) {
+                best = Some((score, s.started, id));
+            }
+        }
+        best.map(|(_, _, id)| id.clone())
     }
 
     fn current_live(&self, key: &str) -> Option<String> {
@@ -435,12 +507,13 @@ impl Stitcher {
             }
         }
         if s.identity.is_none() {
-            s.identity = e
-                .midwatch
-                .identity
-                .as_ref()
-                .map(|i| i.uid.clone())
-                .or_else(|| e.actor_uid().map(str::to_string));
+            s.identity = event_identity(e).map(str::to_string);
+            if let Some(identity) = &s.identity {
+                let ids = self.by_identity.entry(identity.clone()).or_default();
+                if !ids.iter().any(|x| x == id) {
+                    ids.push(id.to_string());
+                }
+            }
             s.identity_kind = e
                 .midwatch
                 .identity
@@ -579,7 +652,14 @@ impl Stitcher {
             }
         }
         for (id, key) in forget {
-            self.sessions.remove(&id);
+            if let Some(identity) = self.sessions.remove(&id).and_then(|e| e.session.identity) {
+                if let Some(ids) = self.by_identity.get_mut(&identity) {
+                    ids.retain(|x| x != &id);
+                    if ids.is_empty() {
+                        self.by_identity.remove(&identity);
+                    }
+                }
+            }
             if let Some(ids) = self.by_key.get_mut(&key) {
                 ids.retain(|x| x != &id);
                 if ids.is_empty() {

@@ -296,3 +296,83 @@ fn forgotten_sessions_free_memory() {
     st.sweep(st.watermark());
     assert_eq!(st.len(), 1);
 }
+
+/// An audit record with no session of its own (e.g. a SaaS admin log line).
+fn unkeyed(id: &str, t: i64, who: &str, app: Option<&str>, ip: Option<&str>) -> Event {
+    let mut e = Event::new(ClassUid::FileHostingActivity, 2, t, id);
+    e.metadata.log_name = Some("github".into());
+    e.actor.user = Some(Box::new(User::new(who, IdentityKind::Human)));
+    e.dst_endpoint = app.map(|a| {
+        Box::new(midwatch_model::event::DstEndpoint {
+            hostname: Some(a.into()),
+            svc_name: None,
+        })
+    });
+    e.src_endpoint = ip.map(|ip| {
+        Box::new(SrcEndpoint {
+            ip: Some(ip.into()),
+            ..SrcEndpoint::default()
+        })
+    });
+    e
+}
+
+#[test]
+fn sessionless_records_join_the_identitys_matching_session() {
+    let mut st = Stitcher::new(cfg());
+    let mut l = login("e1", T0, "s1");
+    l.dst_endpoint = Some(Box::new(midwatch_model::event::DstEndpoint {
+        hostname: Some("github.com".into()),
+        svc_name: None,
+    }));
+    let id = st.ingest(&mut l).session_id.unwrap();
+    // Same person, same app: joins, and the session now has both sources.
+    let mut a = unkeyed(
+        "g1",
+        T0 + MIN,
+        "alice@example.com",
+        Some("github.com"),
+        None,
+    );
+    assert_eq!(st.ingest(&mut a).session_id.as_deref(), Some(id.as_str()));
+    assert_eq!(a.midwatch.session_uid.as_deref(), Some(id.as_str()));
+    // Same person, other app, but from the session's IP: joins.
+    let mut b = unkeyed(
+        "g2",
+        T0 + 2 * MIN,
+        "alice@example.com",
+        Some("aws.amazon.com"),
+        Some("198.51.100.1"),
+    );
+    assert_eq!(st.ingest(&mut b).session_id.as_deref(), Some(id.as_str()));
+    // Same person, other app, other network: no evidence it is this session.
+    let mut c = unkeyed(
+        "g3",
+        T0 + 3 * MIN,
+        "alice@example.com",
+        Some("aws.amazon.com"),
+        Some("203.0.113.9"),
+    );
+    assert!(st.ingest(&mut c).session_id.is_none());
+    // Someone else entirely: not joined.
+    let mut d = unkeyed(
+        "g4",
+        T0 + 3 * MIN,
+        "bob@example.com",
+        Some("github.com"),
+        None,
+    );
+    assert!(st.ingest(&mut d).session_id.is_none());
+    // After the session timed out: not joined.
+    let mut late = unkeyed(
+        "g5",
+        T0 + 90 * MIN,
+        "alice@example.com",
+        Some("github.com"),
+        None,
+    );
+    assert!(st.ingest(&mut late).session_id.is_none());
+    let s = st.get(&id).unwrap();
+    assert_eq!(s.event_count, 3);
+    assert_eq!(s.sources, ["sensor", "github"]);
+}
