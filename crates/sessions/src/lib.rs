@@ -652,12 +652,12 @@ impl Stitcher {
             }
         }
         for (id, key) in forget {
-            if let Some(identity) = self.sessions.remove(&id).and_then(|e| e.session.identity) {
-                if let Some(ids) = self.by_identity.get_mut(&identity) {
-                    ids.retain(|x| x != &id);
-                    if ids.is_empty() {
-                        self.by_identity.remove(&identity);
-                    }
+            if let Some(identity) = self.sessions.remove(&id).and_then(|e| e.session.identity)
+                && let Some(ids) = self.by_identity.get_mut(&identity)
+            {
+                ids.retain(|x| x != &id);
+                if ids.is_empty() {
+                    self.by_identity.remove(&identity);
                 }
             }
             if let Some(ids) = self.by_key.get_mut(&key) {
