@@ -669,6 +669,17 @@ pub struct RawRef {
     pub offset: Option<u64>,
 }
 
+/// A raw record exactly as it arrived, kept for evidence and for rules over vendor fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawRecord {
+    /// SHA-256 of `bytes`, hex: what events reference in `midwatch.raw.sha256`.
+    pub sha256: String,
+    /// The source that read it.
+    pub source: String,
+    /// The record, byte for byte.
+    pub bytes: Vec<u8>,
+}
+
 /// Inventory facts about the acting identity, added at enrichment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IdentityFacts {

@@ -91,6 +91,7 @@ fn benches(c: &mut Criterion) {
                             events: &out.events,
                             sessions: &sessions,
                             findings: &[],
+                            raw: &out.raw,
                         })
                         .unwrap_or(0);
                 }

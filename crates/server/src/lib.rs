@@ -201,7 +201,7 @@ impl AppState {
             return Ok((StatusCode::BAD_REQUEST, report));
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command::Events(out.events, tx);
+        let cmd = Command::Events(out.events, out.raw, tx);
         let sent = if wait {
             self.inner.pipeline.send(cmd).await
         } else {
@@ -289,6 +289,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/identities", get(get_identities).post(post_identities))
         .route("/v1/apps", get(get_apps).post(post_apps))
         .route("/v1/findings", get(get_findings))
+        .route("/v1/raw/{sha256}", get(get_raw))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -568,6 +569,36 @@ async fn get_findings(
         axum::Json(json!({"findings": page.items, "next_cursor": page.next_cursor}))
             .into_response(),
     )
+}
+
+async fn get_raw(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    if !midwatch_model::hash::is_sha256_hex(&sha256) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("`{sha256}` is not a SHA-256 in hex"),
+        ));
+    }
+    let store = Arc::clone(&state.inner.store);
+    let raw = blocking(move || store.raw(&sha256)).await?;
+    let Some(raw) = raw else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such raw record",
+        ));
+    };
+    let mut res = raw.bytes.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&raw.source) {
+        res.headers_mut().insert("x-midwatch-source", v);
+    }
+    Ok(res)
 }
 
 async fn get_identities(State(state): State<AppState>) -> Result<Response, ApiError> {

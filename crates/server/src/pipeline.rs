@@ -7,6 +7,7 @@
 //! acknowledged event is on disk.
 
 use crate::metrics::Metrics;
+use midwatch_model::event::RawRecord;
 use midwatch_model::{App, Event, Identity, Inventory, Session, SessionState};
 use midwatch_sessions::{Config as StitchConfig, Stitcher};
 use midwatch_store::{Batch, Store, StoreError};
@@ -35,7 +36,7 @@ type Reply = oneshot::Sender<Result<Committed, String>>;
 #[derive(Debug)]
 pub enum Command {
     /// Stitch and store events.
-    Events(Vec<Event>, Reply),
+    Events(Vec<Event>, Vec<RawRecord>, Reply),
     /// Add or replace inventory entries (also stored).
     Inventory {
         /// Identities.
@@ -138,17 +139,17 @@ impl Worker {
                 },
             };
             match cmd {
-                Command::Events(events, reply) => {
+                Command::Events(events, raw, reply) => {
                     // Group commit: take every batch already waiting, up to a bound, and
                     // commit them in one transaction; each sender still gets its own answer
                     // and only after the commit.
-                    let mut group = vec![(events, reply)];
-                    let mut size: usize = group.iter().map(|(e, _)| e.len()).sum();
+                    let mut size = events.len();
+                    let mut group = vec![(events, raw, reply)];
                     while size < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Events(e, r)) => {
+                            Ok(Command::Events(e, w, r)) => {
                                 size += e.len();
-                                group.push((e, r));
+                                group.push((e, w, r));
                             }
                             Ok(other) => {
                                 pending = Some(other);
@@ -196,14 +197,15 @@ impl Worker {
             events: &[],
             sessions: &sessions,
             findings: &[],
+            raw: &[],
         }) {
             tracing::error!(error = %e, "sessions not persisted");
         }
     }
 
     /// Stitch and commit a group of batches in one transaction, then answer each.
-    fn events(&mut self, group: Vec<(Vec<Event>, Reply)>) {
-        let result = self.commit_group(group.iter().map(|(e, _)| e.len()).collect(), group);
+    fn events(&mut self, group: Vec<(Vec<Event>, Vec<RawRecord>, Reply)>) {
+        let result = self.commit_group(group.iter().map(|(e, _, _)| e.len()).collect(), group);
         if let Err((e, replies)) = result {
             tracing::error!(error = %e, batches = replies.len(), "batches not committed");
             for reply in replies {
@@ -215,9 +217,16 @@ impl Worker {
     fn commit_group(
         &mut self,
         sizes: Vec<usize>,
-        group: Vec<(Vec<Event>, Reply)>,
+        group: Vec<(Vec<Event>, Vec<RawRecord>, Reply)>,
     ) -> Result<(), (String, Vec<Reply>)> {
-        let (batches, replies): (Vec<Vec<Event>>, Vec<Reply>) = group.into_iter().unzip();
+        let mut batches = Vec::with_capacity(group.len());
+        let mut raw = Vec::new();
+        let mut replies = Vec::with_capacity(group.len());
+        for (events, mut records, reply) in group {
+            batches.push(events);
+            raw.append(&mut records);
+            replies.push(reply);
+        }
         let ids: Vec<&str> = batches.iter().flatten().map(Event::uid).collect();
         let known: HashSet<String> = match self.store.known_event_ids(&ids) {
             Ok(k) => k.into_iter().collect(),
@@ -247,6 +256,7 @@ impl Worker {
             events: &all,
             sessions: &sessions,
             findings: &[],
+            raw: &raw,
         }) {
             return Err((e.to_string(), replies));
         }

@@ -454,6 +454,12 @@ impl Store for Gated {
         }
         self.inner.append(batch)
     }
+    fn raw(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<midwatch_model::event::RawRecord>, midwatch_store::StoreError> {
+        self.inner.raw(sha256)
+    }
     fn known_event_ids(&self, ids: &[&str]) -> Result<Vec<String>, midwatch_store::StoreError> {
         self.inner.known_event_ids(ids)
     }

@@ -7,6 +7,7 @@
 
 use crate::{Parsed, RecordCtx, Source, stamp};
 use midwatch_model::Event;
+use midwatch_model::event::RawRecord;
 use serde_json::value::RawValue;
 use std::io::BufRead;
 
@@ -50,6 +51,8 @@ pub struct Normalized {
     pub over_limit: bool,
     /// Records seen (accepted, rejected or skipped) before reading stopped.
     pub records: usize,
+    /// The raw bytes of every record that yielded events, kept byte for byte.
+    pub raw: Vec<RawRecord>,
 }
 
 /// Parse one record with `source`, stamping the events it yields.
@@ -68,8 +71,9 @@ fn parse_record(
     }
     match source.parse(raw, ctx) {
         Ok(Parsed::Events(mut events)) => {
+            let sha = midwatch_model::hash::sha256_hex(raw);
             for e in &mut events {
-                stamp(e, source.name(), raw, ctx);
+                stamp(e, source.name(), &sha, ctx);
             }
             Ok(Parsed::Events(events))
         }
@@ -91,7 +95,16 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     let accept = |out: &mut Normalized, ctx: RecordCtx, raw: &[u8]| match parse_record(
         source, raw, ctx, limits,
     ) {
-        Ok(Parsed::Events(evs)) => out.events.extend(evs),
+        Ok(Parsed::Events(evs)) => {
+            if let Some(r) = evs.first().and_then(|e| e.midwatch.raw.as_ref()) {
+                out.raw.push(RawRecord {
+                    sha256: r.sha256.clone(),
+                    source: source.name().to_string(),
+                    bytes: raw.to_vec(),
+                });
+            }
+            out.events.extend(evs);
+        }
         Ok(Parsed::Skip(note)) => out.skipped.push(Reject {
             line: ctx.line,
             reason: note,

@@ -9,6 +9,7 @@
 //! source through the same hostile inputs.
 
 pub mod framing;
+pub mod lenient;
 pub mod ocsf;
 pub mod sensor;
 
@@ -89,15 +90,23 @@ pub fn names() -> Vec<&'static str> {
     registry().iter().map(|s| s.name()).collect()
 }
 
-/// Stamp an event with its source name and raw-record reference.
-pub fn stamp(event: &mut Event, source: &str, raw: &[u8], ctx: RecordCtx) {
+/// Stamp an event with its source name and the reference to its raw record, whose
+/// SHA-256 (hex) is `sha256`.
+pub fn stamp(event: &mut Event, source: &str, sha256: &str, ctx: RecordCtx) {
     if event.metadata.log_name.is_none() {
         event.metadata.log_name = Some(source.to_string());
     }
     event.midwatch.raw = Some(Box::new(RawRef {
         source: source.to_string(),
-        sha256: sha256_hex(raw),
+        sha256: sha256.to_string(),
         line: Some(ctx.line),
         offset: Some(ctx.offset),
     }));
+}
+
+/// A stable event id for a record whose source gives none: the source name and the first
+/// 128 bits of the record's SHA-256, so re-reading the same record yields the same id.
+pub fn derived_uid(source: &str, raw: &[u8]) -> String {
+    let h = sha256_hex(raw);
+    format!("{source}:{}", h.get(..32).unwrap_or(&h))
 }

@@ -9,6 +9,7 @@
 
 pub mod sqlite;
 
+use midwatch_model::event::RawRecord;
 use midwatch_model::{App, Event, Finding, Identity, Session, SessionState};
 
 pub use sqlite::SqliteStore;
@@ -51,6 +52,8 @@ pub struct Batch<'a> {
     pub sessions: &'a [Session],
     /// Findings to insert or replace.
     pub findings: &'a [Finding],
+    /// Raw records the events were read from (a record already stored is ignored).
+    pub raw: &'a [RawRecord],
 }
 
 /// Filters for [`Store::sessions`]. Sessions come newest first.
@@ -135,6 +138,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Commit events, sessions and findings in one transaction; returns how many events
     /// were new (an event id seen before is ignored, so redelivery is harmless).
     fn append(&self, batch: Batch<'_>) -> Result<usize, StoreError>;
+    /// A raw record by the SHA-256 (hex) events reference it by.
+    fn raw(&self, sha256: &str) -> Result<Option<RawRecord>, StoreError>;
     /// Which of these event ids are already stored.
     fn known_event_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError>;
     /// One session.

@@ -4,6 +4,7 @@
 //! schema change to a document needs no migration while the indexed columns stay few.
 
 use crate::{Batch, Counts, EventQuery, FindingQuery, Page, SessionQuery, Store, StoreError};
+use midwatch_model::event::RawRecord;
 use midwatch_model::{App, Event, Finding, Identity, Session};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -44,6 +45,11 @@ CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started, id);
 CREATE INDEX IF NOT EXISTS sessions_identity ON sessions(identity, started);
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions(app, started);
 CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state, started);
+CREATE TABLE IF NOT EXISTS raw_records (
+    sha256 TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    bytes BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS findings (
@@ -309,6 +315,12 @@ impl Store for SqliteStore {
                     doc,
                 ])?;
             }
+            let mut raw = tx.prepare_cached(
+                "INSERT OR IGNORE INTO raw_records (sha256, source, bytes) VALUES (?1, ?2, ?3)",
+            )?;
+            for r in batch.raw {
+                raw.execute(params![r.sha256, r.source, r.bytes])?;
+            }
             let mut fnd = tx.prepare_cached(
                 "INSERT OR REPLACE INTO findings (id, time, session_id, identity, rule, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -321,6 +333,23 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(inserted)
+    }
+
+    fn raw(&self, sha256: &str) -> Result<Option<RawRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT source, bytes FROM raw_records WHERE sha256 = ?1")?;
+            let row = stmt
+                .query_row([sha256.to_ascii_lowercase()], |r| {
+                    Ok(RawRecord {
+                        sha256: sha256.to_ascii_lowercase(),
+                        source: r.get(0)?,
+                        bytes: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            Ok(row)
+        })
     }
 
     fn known_event_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {

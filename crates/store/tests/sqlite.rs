@@ -58,6 +58,7 @@ fn fixture() -> (tempfile::TempDir, SqliteStore) {
             events: &events,
             sessions: &sessions,
             findings: &[],
+            raw: &[],
         })
         .unwrap();
     assert_eq!(n, 30);
@@ -202,6 +203,7 @@ fn duplicates_are_ignored_and_data_survives_reopen() {
             events: &again,
             sessions: &[],
             findings: &[],
+            raw: &[],
         })
         .unwrap();
     assert_eq!(n, 1);
@@ -258,4 +260,33 @@ fn unusable_data_dir_is_a_clear_error() {
     std::fs::write(&file, b"x").unwrap();
     let err = SqliteStore::open(&file).unwrap_err();
     assert!(err.to_string().contains("data directory"), "{err}");
+}
+
+#[test]
+fn raw_records_are_kept_byte_for_byte() {
+    let (_dir, store) = fixture();
+    let bytes = b"{\"eventType\": \"user.session.start\",\n \"x\": \"\\u0026\"}".to_vec();
+    let sha = midwatch_model::hash::sha256_hex(&bytes);
+    let raw = [midwatch_model::event::RawRecord {
+        sha256: sha.clone(),
+        source: "okta".into(),
+        bytes: bytes.clone(),
+    }];
+    store
+        .append(Batch {
+            raw: &raw,
+            ..Batch::default()
+        })
+        .unwrap();
+    // Storing the same record again is harmless.
+    store
+        .append(Batch {
+            raw: &raw,
+            ..Batch::default()
+        })
+        .unwrap();
+    let got = store.raw(&sha.to_uppercase()).unwrap().unwrap();
+    assert_eq!(got.bytes, bytes);
+    assert_eq!(got.source, "okta");
+    assert!(store.raw(&"cd".repeat(32)).unwrap().is_none());
 }
