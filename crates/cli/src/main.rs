@@ -37,6 +37,36 @@ enum Command {
     Normalize(NormalizeArgs),
     /// Write a simulated organisation's telemetry with labelled attacks.
     Simulate(SimulateArgs),
+    /// Ship log files to a running server, once or following a directory.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Source format of the files: `sensor`, `ocsf`, `okta`, `cloudtrail`, …
+    #[arg(long)]
+    source: String,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    server: String,
+    /// Watch this directory and ship records as files appear and grow.
+    #[arg(long, conflicts_with = "files")]
+    follow: Option<PathBuf>,
+    /// Files to ship once.
+    files: Vec<PathBuf>,
+    /// Where delivered offsets are saved (default: `.midwatch-ingest-state.json` in the
+    /// followed directory, or in the current directory for files).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// With `--follow`: ship what is there now and stop.
+    #[arg(long)]
+    once: bool,
+    /// How often to look for new data, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    poll_ms: u64,
+    /// In one-shot runs, how many times to try a batch the server does not take.
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +155,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Normalize(args) => normalize(args),
         Command::Simulate(args) => simulate(args),
+        Command::Ingest(args) => ingest(args),
     };
     match result {
         Ok(code) => code,
@@ -372,4 +403,69 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    if midwatch_sources::by_name(&args.source).is_none() {
+        return Err(usage(format!(
+            "source `{}` is not one of {}",
+            args.source,
+            midwatch_sources::names().join(", ")
+        )));
+    }
+    if args.follow.is_none() && args.files.is_empty() {
+        return Err(usage("give `--follow DIR` or one or more files"));
+    }
+    if !args.server.starts_with("http://") {
+        return Err(usage(format!(
+            "`--server`: `{}` is not an http:// URL",
+            args.server
+        )));
+    }
+    if let Some(dir) = &args.follow
+        && !dir.is_dir()
+    {
+        return Err(usage(format!(
+            "`--follow`: `{}` is not a directory",
+            dir.display()
+        )));
+    }
+    for f in &args.files {
+        if !f.is_file() {
+            return Err(usage(format!("cannot read `{}`", f.display())));
+        }
+    }
+    let state = args.state.clone().unwrap_or_else(|| {
+        args.follow
+            .as_deref()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join(".midwatch-ingest-state.json")
+    });
+    let mut cfg = midwatch_follow::FollowConfig::new(&args.source, &args.server, state);
+    cfg.dir = args.follow.clone();
+    cfg.files = args.files.clone();
+    cfg.once = args.once || args.follow.is_none();
+    cfg.poll = std::time::Duration::from_millis(args.poll_ms.max(50));
+    cfg.max_attempts = args.max_attempts.max(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let shipped = rt.block_on(async move {
+        let mut follower = midwatch_follow::Follower::new(cfg)?;
+        tokio::select! {
+            r = follower.run() => r,
+            _ = tokio::signal::ctrl_c() => Ok(follower.shipped()),
+        }
+    })?;
+    eprintln!(
+        "shipped {} records in {} batches: accepted {}, rejected {}, duplicates {}",
+        shipped.records, shipped.batches, shipped.accepted, shipped.rejected, shipped.duplicates
+    );
+    Ok(if shipped.rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -290,3 +290,185 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     }
     Some(body.to_string())
 }
+
+/// Start `midwatch serve` on a free loopback port; returns the child and its address.
+fn spawn_server(data_dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut addr = None;
+    for _ in 0..50 {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            addr = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    (child, addr.expect("server printed its address"))
+}
+
+fn sensor_line(id: &str, secs: u32) -> String {
+    format!(
+        r#"{{"id":"{id}","ts":"2026-01-05T09:00:{secs:02}Z","type":"navigate","identity":{{"id":"alice@example.com"}},"session":{{"id":"s-follow"}}}}"#
+    )
+}
+
+#[test]
+fn ingest_follows_a_directory_resumes_without_gaps_or_duplicates() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let (mut server, addr) = spawn_server(data.path(), &[]);
+    let url = format!("http://{addr}");
+    let f = logs.path().join("app.ndjson");
+    // Three complete lines and one still being written.
+    std::fs::write(
+        &f,
+        format!(
+            "{}\n{}\n{}\n{}",
+            sensor_line("f1", 1),
+            sensor_line("f2", 2),
+            sensor_line("f3", 3),
+            &sensor_line("f4", 4)[..30]
+        ),
+    )
+    .unwrap();
+    let run = || {
+        bin()
+            .args([
+                "ingest", "--source", "sensor", "--once", "--server", &url, "--follow",
+            ])
+            .arg(logs.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("accepted 3, rejected 0, duplicates 0"),
+        "{stderr}"
+    );
+
+    // The writer finishes the line and adds more, one of them garbage; a whole JSON array
+    // document (gzip-compressed) lands beside it.
+    let mut more = std::fs::read_to_string(&f).unwrap();
+    more.push_str(&sensor_line("f4", 4)[30..]);
+    more.push('\n');
+    more.push_str("this is not json\n");
+    more.push_str(&sensor_line("f5", 5));
+    more.push('\n');
+    std::fs::write(&f, more).unwrap();
+    let doc = format!("[{},\n{}]", sensor_line("g1", 6), sensor_line("g2", 7));
+    let gz = logs.path().join("export.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(doc.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected line makes the exit code 1: {stderr}"
+    );
+    assert!(
+        stderr.contains("accepted 4, rejected 1, duplicates 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line=5"),
+        "the rejected record is named by its file line: {stderr}"
+    );
+
+    // Nothing new: nothing sent again.
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("shipped 0 records in 0 batches"),
+        "{stderr}"
+    );
+
+    let health = http_get(&addr, "/healthz").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(v["store"]["events"], 7, "{v}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn ingest_usage_errors() {
+    let out = bin()
+        .args(["ingest", "--source", "nope", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args(["ingest", "--source", "sensor"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args(["ingest", "--source", "sensor", "--follow", "/no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args([
+            "ingest",
+            "--source",
+            "sensor",
+            "--server",
+            "ftp://x",
+            "Cargo.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ingest_gives_up_on_an_unreachable_server_in_one_shot_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.ndjson");
+    std::fs::write(&f, format!("{}\n", sensor_line("u1", 1))).unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = bin()
+        .args([
+            "ingest",
+            "--source",
+            "sensor",
+            "--max-attempts",
+            "3",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--state",
+        ])
+        .arg(dir.path().join("state.json"))
+        .arg(&f)
+        .env("MIDWATCH_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server unavailable"));
+}
