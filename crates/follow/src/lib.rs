@@ -458,8 +458,18 @@ mod tests {
         );
         st.save(&path).unwrap();
         assert_eq!(State::load(&path).unwrap().files["a"].offset, 10);
-        assert!(State::load(&dir.path().join("missing.json")).unwrap().files.is_empty());
+        assert!(
+            State::load(&dir.path().join("missing.json"))
+                .unwrap()
+                .files
+                .is_empty()
+        );
         std::fs::write(&path, b"{garbage").unwrap();
-        assert!(State::load(&path).unwrap_err().to_string().contains("state.json"));
+        assert!(
+            State::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("state.json")
+        );
     }
 }
