@@ -54,6 +54,10 @@ pub struct LimitsConfig {
     pub max_batch_records: usize,
     /// Batches waiting for the writer before ingest answers 429.
     pub queue_depth: usize,
+    /// Ingest requests being read or parsed at once before ingest answers 429, so
+    /// memory is bounded by `max_inflight_batches * max_body_bytes` however many clients
+    /// connect.
+    pub max_inflight_batches: usize,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for LimitsConfig {
             max_line_bytes: 1024 * 1024,
             max_batch_records: 50_000,
             queue_depth: 32,
+            max_inflight_batches: 16,
         }
     }
 }
@@ -129,6 +134,7 @@ impl LimitsConfig {
             ("max_line_bytes", self.max_line_bytes),
             ("max_batch_records", self.max_batch_records),
             ("queue_depth", self.queue_depth),
+            ("max_inflight_batches", self.max_inflight_batches),
         ] {
             if v == 0 {
                 return Err(ConfigError(format!(

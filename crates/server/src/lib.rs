@@ -42,6 +42,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     limits: config::LimitsConfig,
     queue_capacity: usize,
+    inflight: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running pipeline thread; join it after the last [`AppState`] clone is dropped.
@@ -117,6 +118,7 @@ impl AppState {
                 metrics,
                 limits: cfg.limits,
                 queue_capacity: cfg.limits.queue_depth,
+                inflight: Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_inflight_batches)),
             }),
         };
         Ok((state, PipelineHandle(handle)))
@@ -364,6 +366,16 @@ async fn post_events(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    // Bound the bodies held in memory at once: past the limit, ask the client to come back.
+    let Ok(_permit) = Arc::clone(&state.inner.inflight).try_acquire_owned() else {
+        state.inner.metrics.throttled();
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "too many ingest requests in flight; retry after the delay in `Retry-After`",
+        )
+        .retry_after(1));
+    };
     let bytes = read_body(&state, &headers, body).await?;
     let source = params.source.as_deref().unwrap_or("sensor");
     let (status, report) = state.ingest(source, bytes, false).await?;

@@ -687,3 +687,60 @@ async fn queued_batches_commit_together_and_dedupe_across_the_group() {
     assert_eq!(counts.iter().sum::<u64>(), 5, "{sessions}");
     Arc::try_unwrap(srv).ok().unwrap().stop().await;
 }
+
+/// A request body fed by the test through a channel, so a request can be held open.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+
+impl futures_core::Stream for ChannelBody {
+    type Item = Result<Vec<u8>, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test]
+async fn too_many_requests_in_flight_answer_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Arc::new(
+        Server::start(dir.path(), |c| {
+            c.limits.max_inflight_batches = 1;
+        })
+        .await,
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let slow = {
+        let srv = Arc::clone(&srv);
+        tokio::spawn(async move {
+            let res = srv
+                .client
+                .post(format!("{}/v1/events", srv.base))
+                .body(reqwest::Body::wrap_stream(ChannelBody(rx)))
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        })
+    };
+    tx.send(Ok(sensor("h1", T0, "login", "h", "hal").into_bytes()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The one slot is taken by the request still being read.
+    let (status, body, headers) = srv
+        .post("/v1/events", sensor("h2", T0, "login", "h", "hal"))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    // Finish the slow body: it is accepted, and the slot is free again.
+    tx.send(Ok(b"\n".to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(slow.await.unwrap(), 202);
+    let (status, _, _) = srv
+        .post("/v1/events", sensor("h2", T0, "login", "h", "hal"))
+        .await;
+    assert_eq!(status, 202);
+    Arc::try_unwrap(srv).ok().unwrap().stop().await;
+}
