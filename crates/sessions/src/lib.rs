@@ -13,7 +13,11 @@
 use midwatch_model::hash::sha256_hex;
 use midwatch_model::session::{Baseline, Seen};
 use midwatch_model::{ClassUid, EndReason, Event, Session, SessionState, StatusId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+/// Session ids and keys come from untrusted input, so the maps keep a randomly seeded
+/// hasher; foldhash is that, and several times faster than SipHash on short keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Stitching configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +154,9 @@ impl Stitcher {
     pub fn new(cfg: Config) -> Stitcher {
         Stitcher {
             cfg,
-            sessions: HashMap::new(),
-            by_key: HashMap::new(),
-            by_identity: HashMap::new(),
+            sessions: HashMap::default(),
+            by_key: HashMap::default(),
+            by_identity: HashMap::default(),
             watermark: i64::MIN,
             last_sweep: i64::MIN,
             dirty: BTreeSet::new(),
