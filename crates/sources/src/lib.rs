@@ -9,7 +9,10 @@
 //! source through the same hostile inputs.
 
 pub mod framing;
+pub mod github;
+pub mod gws;
 pub mod lenient;
+pub mod m365;
 pub mod ocsf;
 pub mod sensor;
 
@@ -76,8 +79,14 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
 /// Every source midwatch knows, registered once.
 pub fn registry() -> &'static [&'static dyn Source] {
-    static SOURCES: [&dyn Source; 2] = [&sensor::Sensor, &ocsf::Ocsf];
-    &SOURCES
+    static SOURCES: &[&dyn Source] = &[
+        &sensor::Sensor,
+        &ocsf::Ocsf,
+        &m365::M365,
+        &github::GitHub,
+        &gws::Gws,
+    ];
+    SOURCES
 }
 
 /// The source registered under `name`.

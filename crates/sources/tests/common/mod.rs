@@ -1,7 +1,14 @@
 //! Shared helpers for the vendor golden tests: where the public sample data lives, a
 //! one-line summary of the facts each event must carry, and golden-file comparison
 //! (regenerate with `UPDATE_GOLDEN=1`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use midwatch_model::Event;
 use midwatch_sources::{Limits, Normalized, Source, normalize_bytes};
@@ -10,7 +17,10 @@ use std::path::{Path, PathBuf};
 /// The public sample data beside the project (`../shared/data`).
 pub fn data_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(dir.is_dir(), "sample data missing: expected `../shared/data` beside the project");
+    assert!(
+        dir.is_dir(),
+        "sample data missing: expected `../shared/data` beside the project"
+    );
     dir
 }
 
@@ -57,14 +67,22 @@ pub fn summarize(e: &Event) -> String {
         e.status_id.caption(),
         opt(actor.and_then(|u| u.uid.as_deref())),
         opt(actor.and_then(|u| u.kind()).map(|k| k.as_str())),
-        opt(e.actor.on_behalf_of.as_deref().and_then(|u| u.uid.as_deref())),
+        opt(e
+            .actor
+            .on_behalf_of
+            .as_deref()
+            .and_then(|u| u.uid.as_deref())),
         opt(session.and_then(|s| s.uid.as_deref())),
-        opt(session.and_then(|s| s.credential_uid.as_deref()).map(|c| c.get(..20).unwrap_or(c).to_string())),
+        opt(session
+            .and_then(|s| s.credential_uid.as_deref())
+            .map(|c| c.get(..20).unwrap_or(c).to_string())),
         opt(e.src_ip()),
         opt(e.src_asn()),
         opt(e.src_country()),
         opt(e.device_id()),
-        opt(e.user_agent().map(|u| u.chars().take(24).collect::<String>())),
+        opt(e
+            .user_agent()
+            .map(|u| u.chars().take(24).collect::<String>())),
         opt(e.app_domain()),
         opt(e.auth_protocol.as_deref()),
         opt(e.is_mfa),
@@ -90,14 +108,20 @@ pub fn summarize_all(n: &Normalized) -> String {
 
 /// Compare `actual` with `tests/golden/<name>.txt`; `UPDATE_GOLDEN=1` rewrites it.
 pub fn check_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.txt"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("golden file {} missing; run with UPDATE_GOLDEN=1", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "golden file {} missing; run with UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
     if expected != actual {
         let diff: Vec<String> = expected
             .lines()
