@@ -744,3 +744,66 @@ async fn too_many_requests_in_flight_answer_429() {
     assert_eq!(status, 202);
     Arc::try_unwrap(srv).ok().unwrap().stop().await;
 }
+
+#[tokio::test]
+async fn vendor_and_sensor_records_of_one_person_read_as_one_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), |_| {}).await;
+    let (status, _, _) = srv
+        .post(
+            "/v1/identities",
+            json!([{"id": "alice@example.com", "aliases": ["alice-gh", "00u1alice"]}]).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The browser sensor sees Alice sign in to GitHub and browse.
+    let (status, _, _) = srv
+        .post(
+            "/v1/events?source=sensor",
+            day(3, "gh-s", "alice@example.com", T0),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // GitHub's audit log records what she did there, under her GitHub handle, with no
+    // session id of its own — a clone between two of her page views.
+    let audit = [
+        json!({"@timestamp": T0 + 1500, "_document_id": "gh-doc-1", "action": "git.clone", "actor": "alice-gh",
+               "actor_ip": "198.51.100.7", "repo": "acme/secrets", "org": "acme", "transport_protocol_name": "http"}),
+        json!({"@timestamp": T0 + 2500, "_document_id": "gh-doc-2", "action": "repo.download_zip", "actor": "alice-gh",
+               "actor_ip": "198.51.100.7", "repo": "acme/secrets", "org": "acme"}),
+    ];
+    let body: Vec<String> = audit.iter().map(Value::to_string).collect();
+    let (status, report, _) = srv.post("/v1/events?source=github", body.join("\n")).await;
+    assert_eq!(status, 202, "{report}");
+    assert_eq!(report["stored"], 2);
+
+    let (_, body) = srv.get("/v1/sessions?identity=alice@example.com").await;
+    let sessions = body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{body}");
+    assert_eq!(sessions[0]["sources"], json!(["sensor", "github"]));
+    let id = sessions[0]["id"].as_str().unwrap();
+    let (_, body) = srv.get(&format!("/v1/sessions/{id}")).await;
+    let timeline: Vec<(String, String)> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["metadata"]["log_name"].as_str().unwrap().to_string(),
+                e["metadata"]["event_code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("sensor", "login"),
+        ("sensor", "navigate"),
+        ("github", "git.clone"),
+        ("sensor", "navigate"),
+        ("github", "repo.download_zip"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(timeline, want);
+    srv.stop().await;
+}

@@ -8,6 +8,7 @@
 //! Sources are registered once, in [`registry`]; `tests/compliance.rs` runs every registered
 //! source through the same hostile inputs.
 
+pub mod cloudtrail;
 pub mod framing;
 pub mod github;
 pub mod gws;
@@ -82,6 +83,7 @@ pub fn registry() -> &'static [&'static dyn Source] {
     static SOURCES: &[&dyn Source] = &[
         &sensor::Sensor,
         &ocsf::Ocsf,
+        &cloudtrail::CloudTrail,
         &m365::M365,
         &github::GitHub,
         &gws::Gws,
