@@ -92,6 +92,7 @@ fn benches(c: &mut Criterion) {
                             sessions: &sessions,
                             findings: &[],
                             raw: &out.raw,
+                            cursors: &[],
                         })
                         .unwrap_or(0);
                 }

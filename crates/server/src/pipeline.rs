@@ -198,6 +198,7 @@ impl Worker {
             sessions: &sessions,
             findings: &[],
             raw: &[],
+            cursors: &[],
         }) {
             tracing::error!(error = %e, "sessions not persisted");
         }
@@ -257,6 +258,7 @@ impl Worker {
             sessions: &sessions,
             findings: &[],
             raw: &raw,
+            cursors: &[],
         }) {
             return Err((e.to_string(), replies));
         }

@@ -460,6 +460,9 @@ impl Store for Gated {
     ) -> Result<Option<midwatch_model::event::RawRecord>, midwatch_store::StoreError> {
         self.inner.raw(sha256)
     }
+    fn cursor(&self, connector: &str) -> Result<Option<String>, midwatch_store::StoreError> {
+        self.inner.cursor(connector)
+    }
     fn known_event_ids(&self, ids: &[&str]) -> Result<Vec<String>, midwatch_store::StoreError> {
         self.inner.known_event_ids(ids)
     }

@@ -208,7 +208,78 @@ pub fn parse_time_text(s: &str) -> Option<i64> {
             return Some(ms);
         }
     }
-    None
+    parse_slash_date(t)
+}
+
+/// The .NET `en-US` general date format Azure Monitor writes in some exports:
+/// `M/D/YYYY h:mm:ss[.fff] [AM|PM] [±hh:mm|Z]`, UTC when no zone is given. Month first, as
+/// that culture writes it; day first only when the first number cannot be a month.
+fn parse_slash_date(t: &str) -> Option<i64> {
+    let mut parts = t.split_ascii_whitespace();
+    let date = parts.next()?;
+    let clock = parts.next()?;
+    let mut meridiem = None;
+    let mut zone = None;
+    for p in parts {
+        if p.eq_ignore_ascii_case("am") || p.eq_ignore_ascii_case("pm") {
+            meridiem = Some(p.eq_ignore_ascii_case("pm"));
+        } else if zone.is_none() {
+            zone = Some(p);
+        } else {
+            return None;
+        }
+    }
+    let mut d = date.split('/');
+    let (a, b, year): (u32, u32, u32) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    if d.next().is_some() || !(1000..=9999).contains(&year) {
+        return None;
+    }
+    let (month, day) = if a > 12 && b <= 12 { (b, a) } else { (a, b) };
+    let mut c = clock.split(':');
+    let mut hour: u32 = c.next()?.parse().ok()?;
+    let minute: u32 = c.next()?.parse().ok()?;
+    let second = c.next().unwrap_or("0");
+    if c.next().is_some() {
+        return None;
+    }
+    let (sec_whole, frac) = second.split_once('.').unwrap_or((second, ""));
+    let sec: u32 = sec_whole.parse().ok()?;
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(pm) = meridiem {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = match (pm, hour) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+    }
+    let zone = match zone {
+        None => "Z".to_string(),
+        Some(z) if z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") => "Z".into(),
+        Some(z) => {
+            let (sign, rest) = z.split_at_checked(1)?;
+            if sign != "+" && sign != "-" {
+                return None;
+            }
+            let (hh, mm) = rest.split_once(':').or_else(|| rest.split_at_checked(2))?;
+            let (hh, mm): (u32, u32) = (hh.parse().ok()?, mm.parse().ok()?);
+            format!("{sign}{hh:02}:{mm:02}")
+        }
+    };
+    let frac: String = frac.chars().take(9).collect();
+    let dot = if frac.is_empty() { "" } else { "." };
+    let text =
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{sec:02}{dot}{frac}{zone}");
+    parse_rfc3339_ms(&text)
 }
 
 /// A list of strings from an array (non-strings stringified, nulls dropped), a single
@@ -339,5 +410,43 @@ mod tests {
         assert_eq!(x.t, Some(1_767_603_600_000));
         let x = r(r#"{"t":"not a time","s":""}"#);
         assert_eq!((x.t, x.s), (None, None));
+    }
+
+    #[test]
+    fn reads_us_general_dates() {
+        let nine_41 = Some(1_168_335_660_000); // 2007-01-09T09:41:00Z
+        for t in [
+            "01/09/2007 09:41:00",
+            "1/9/2007 09:41:00",
+            "01/09/2007 09:41:00 AM",
+            "1/9/2007 9:41:00 AM",
+            "1/9/2007 10:41:00 AM +01:00",
+            "1/9/2007 9:41:00.000 am Z",
+        ] {
+            assert_eq!(parse_time_text(t), nine_41, "{t}");
+        }
+        assert_eq!(
+            parse_time_text("12/12/2025 3:03:58 PM"),
+            parse_time_text("2025-12-12T15:03:58Z")
+        );
+        assert_eq!(
+            parse_time_text("1/1/2026 12:00:00 AM"),
+            parse_time_text("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_time_text("25/12/2025 10:00:00"),
+            parse_time_text("2025-12-25T10:00:00Z")
+        );
+        for bad in [
+            "13/13/2025 10:00:00",
+            "1/9/2007 13:41:00 PM",
+            "2/30/2007 09:41:00",
+            "1/9/07 09:41:00",
+            "1/9/2007",
+            "1/9/2007 9:41:00 AM +01:00 extra",
+            "1/9/2007 9:41:00 +1",
+        ] {
+            assert_eq!(parse_time_text(bad), None, "{bad}");
+        }
     }
 }

@@ -9,12 +9,15 @@
 //! source through the same hostile inputs.
 
 pub mod cloudtrail;
+pub mod entra_audit;
+pub mod entra_signin;
 pub mod framing;
 pub mod github;
 pub mod gws;
 pub mod lenient;
 pub mod m365;
 pub mod ocsf;
+pub mod okta;
 pub mod sensor;
 
 use midwatch_model::Event;
@@ -83,7 +86,10 @@ pub fn registry() -> &'static [&'static dyn Source] {
     static SOURCES: &[&dyn Source] = &[
         &sensor::Sensor,
         &ocsf::Ocsf,
+        &okta::Okta,
         &cloudtrail::CloudTrail,
+        &entra_signin::EntraSignin,
+        &entra_audit::EntraAudit,
         &m365::M365,
         &github::GitHub,
         &gws::Gws,

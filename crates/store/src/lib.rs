@@ -54,6 +54,9 @@ pub struct Batch<'a> {
     pub findings: &'a [Finding],
     /// Raw records the events were read from (a record already stored is ignored).
     pub raw: &'a [RawRecord],
+    /// Connector cursors reached by these events, `(connector, cursor)`: committed with
+    /// them, so a restart resumes exactly after what was stored.
+    pub cursors: &'a [(String, String)],
 }
 
 /// Filters for [`Store::sessions`]. Sessions come newest first.
@@ -138,6 +141,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Commit events, sessions and findings in one transaction; returns how many events
     /// were new (an event id seen before is ignored, so redelivery is harmless).
     fn append(&self, batch: Batch<'_>) -> Result<usize, StoreError>;
+    /// The saved cursor of a pull connector.
+    fn cursor(&self, connector: &str) -> Result<Option<String>, StoreError>;
     /// A raw record by the SHA-256 (hex) events reference it by.
     fn raw(&self, sha256: &str) -> Result<Option<RawRecord>, StoreError>;
     /// Which of these event ids are already stored.

@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS raw_records (
     source TEXT NOT NULL,
     bytes BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors (
+    connector TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL,
+    updated INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS findings (
@@ -321,6 +326,16 @@ impl Store for SqliteStore {
             for r in batch.raw {
                 raw.execute(params![r.sha256, r.source, r.bytes])?;
             }
+            let mut cur = tx.prepare_cached(
+                "INSERT OR REPLACE INTO cursors (connector, cursor, updated) VALUES (?1, ?2, ?3)",
+            )?;
+            for (connector, cursor) in batch.cursors {
+                cur.execute(params![
+                    connector,
+                    cursor,
+                    midwatch_model::timefmt::now_ms()
+                ])?;
+            }
             let mut fnd = tx.prepare_cached(
                 "INSERT OR REPLACE INTO findings (id, time, session_id, identity, rule, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -333,6 +348,17 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(inserted)
+    }
+
+    fn cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT cursor FROM cursors WHERE connector = ?1",
+                [connector],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
     }
 
     fn raw(&self, sha256: &str) -> Result<Option<RawRecord>, StoreError> {

@@ -59,6 +59,7 @@ fn fixture() -> (tempfile::TempDir, SqliteStore) {
             sessions: &sessions,
             findings: &[],
             raw: &[],
+            cursors: &[],
         })
         .unwrap();
     assert_eq!(n, 30);
@@ -204,6 +205,7 @@ fn duplicates_are_ignored_and_data_survives_reopen() {
             sessions: &[],
             findings: &[],
             raw: &[],
+            cursors: &[],
         })
         .unwrap();
     assert_eq!(n, 1);
