@@ -597,8 +597,13 @@ impl Stitcher {
                     }
                 }
             }
+            // A step-up is a completed MFA challenge after the session began; a push that
+            // was only sent (status unknown) is not one.
             (ClassUid::Authentication, 99)
-                if success && s.state == SessionState::Active && e.time > s.started =>
+                if e.status_id == StatusId::Success
+                    && e.action() == Some("mfa_challenge")
+                    && s.state == SessionState::Active
+                    && e.time > s.started =>
             {
                 s.state = SessionState::SteppedUp;
             }

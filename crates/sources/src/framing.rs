@@ -92,6 +92,29 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     let mut out = Normalized::default();
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     let is_array = first.and_then(|i| body.get(i)) == Some(&b'[');
+    if !is_array && is_single_document(body) {
+        // One pretty-printed JSON object (a vendor's `.json` export): one record.
+        let ctx = RecordCtx { line: 1, offset: 0 };
+        match parse_record(source, body, ctx, limits) {
+            Ok(Parsed::Events(evs)) => {
+                if let Some(r) = evs.first().and_then(|e| e.midwatch.raw.as_ref()) {
+                    out.raw.push(RawRecord {
+                        sha256: r.sha256.clone(),
+                        source: source.name().to_string(),
+                        bytes: body.to_vec(),
+                    });
+                }
+                out.records = 1;
+                out.events.extend(evs);
+            }
+            Ok(Parsed::Skip(note)) => out.skipped.push(Reject {
+                line: 1,
+                reason: note,
+            }),
+            Err(reason) => out.rejects.push(Reject { line: 1, reason }),
+        }
+        return out;
+    }
     let accept = |out: &mut Normalized, ctx: RecordCtx, raw: &[u8]| match parse_record(
         source, raw, ctx, limits,
     ) {
@@ -161,6 +184,25 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     out
 }
 
+/// True when `body` is one JSON object spread over several lines rather than NDJSON: its
+/// first line is not a JSON value by itself, and the whole body is exactly one.
+fn is_single_document(body: &[u8]) -> bool {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(rest) = start.and_then(|i| body.get(i..)) else {
+        return false;
+    };
+    if rest.first() != Some(&b'{') {
+        return false;
+    }
+    let first_line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
+    if first_line.len() == rest.len()
+        || serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok()
+    {
+        return false;
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(rest).is_ok()
+}
+
 /// Byte offset of `inner` inside `outer` (both from the same buffer).
 fn offset_in(outer: &[u8], inner: &[u8]) -> u64 {
     let start = outer.as_ptr() as usize;
@@ -223,20 +265,28 @@ pub fn normalize_reader(
         }
         if std::mem::take(&mut first_record) {
             let trimmed = line.iter().position(|b| !b.is_ascii_whitespace());
-            if trimmed.and_then(|i| line.get(i)) == Some(&b'[') {
-                // A JSON array: read the rest and parse it whole.
+            let opener = trimmed.and_then(|i| line.get(i)).copied();
+            let partial_object = opener == Some(b'{')
+                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err();
+            if opener == Some(b'[') || partial_object {
+                // A JSON array, or one object spread over lines: read the rest and parse
+                // it whole (NDJSON that merely starts with a bad line is still read as
+                // lines by `normalize_bytes`).
                 let mut whole = line.to_vec();
                 whole.push(b'\n');
                 reader.read_to_end(&mut whole)?;
                 let out = normalize_bytes(source, &whole, limits);
                 sink.progress(offset + u64::try_from(whole.len()).unwrap_or(0));
+                let shift = line_no - 1;
                 for e in out.events {
                     sink.event(e);
                 }
-                for r in out.rejects {
+                for mut r in out.rejects {
+                    r.line += shift;
                     sink.reject(r);
                 }
-                for s in out.skipped {
+                for mut s in out.skipped {
+                    s.line += shift;
                     sink.skip(s);
                 }
                 return Ok(());
@@ -357,6 +407,28 @@ mod tests {
 
         let out = normalize_bytes(&Sensor, b"[1, 2", &Limits::default());
         assert!(out.rejects[0].reason.contains("not a JSON array"));
+    }
+
+    #[test]
+    fn a_pretty_printed_object_is_one_record() {
+        let doc = "{\n  \"id\": \"e1\",\n  \"ts\": 1767600000000,\n  \"type\": \"login\"\n}\n";
+        let out = normalize_bytes(&Sensor, doc.as_bytes(), &Limits::default());
+        assert_eq!(
+            (out.events.len(), out.rejects.len()),
+            (1, 0),
+            "{:?}",
+            out.rejects
+        );
+        assert_eq!(out.raw[0].bytes, doc.as_bytes());
+        let mut sink = Collect(vec![], vec![]);
+        normalize_reader(&Sensor, doc.as_bytes(), &Limits::default(), &mut sink).unwrap();
+        assert_eq!((sink.0.len(), sink.1.len()), (1, 0));
+        // NDJSON whose first line is broken is still read line by line.
+        let nd = format!("{{\"broken\n{GOOD}\n");
+        let mut sink = Collect(vec![], vec![]);
+        normalize_reader(&Sensor, nd.as_bytes(), &Limits::default(), &mut sink).unwrap();
+        assert_eq!((sink.0.len(), sink.1.len()), (1, 1));
+        assert_eq!(sink.1[0].line, 1);
     }
 
     #[test]
