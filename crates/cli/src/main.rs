@@ -215,6 +215,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             midwatch_server::StartError::Config(m) => usage(m),
             other => anyhow::Error::new(other),
         })?;
+        let pull = midwatch_server::connectors::check(&cfg.connectors).map_err(usage)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| usage(format!("cannot listen on `{}`: {e}", cfg.listen)))?;
@@ -245,7 +246,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("midwatch: shutting down");
         };
-        midwatch_server::serve(listener, state, cfg.sessions.wall_clock_sweep, shutdown)
+        midwatch_server::serve_with(listener, state, cfg.sessions.wall_clock_sweep, pull, shutdown)
             .await
             .context("server stopped")?;
         // The router (and its state clones) are gone; let the pipeline drain and persist.

@@ -44,7 +44,7 @@ impl Kind {
 }
 
 /// A connector's settings (`[[connectors]]` in the configuration file).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
     /// Unique name; the cursor is stored under it.

@@ -26,6 +26,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// Ingest limits.
     pub limits: LimitsConfig,
+    /// Pull connectors (`[[connectors]]`).
+    pub connectors: Vec<midwatch_connectors::ConnectorConfig>,
 }
 
 /// `[sessions]`.
@@ -68,6 +70,7 @@ impl Default for Config {
             inventory: None,
             sessions: SessionsConfig::default(),
             limits: LimitsConfig::default(),
+            connectors: Vec::new(),
         }
     }
 }
@@ -105,6 +108,15 @@ impl Config {
         cfg.limits
             .validate()
             .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        let mut names = std::collections::BTreeSet::new();
+        for c in &cfg.connectors {
+            if !names.insert(c.name.as_str()) {
+                return Err(ConfigError(format!(
+                    "{origin}: connector name `{}` is used twice",
+                    c.name
+                )));
+            }
+        }
         Ok(cfg)
     }
 

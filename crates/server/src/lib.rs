@@ -5,6 +5,7 @@
 //! limits, and turn every failure into one stable JSON error shape ([`ApiError`]).
 
 pub mod config;
+pub mod connectors;
 pub mod demo;
 pub mod error;
 pub mod metrics;
@@ -203,7 +204,7 @@ impl AppState {
             return Ok((StatusCode::BAD_REQUEST, report));
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command::Events(out.events, out.raw, tx);
+        let cmd = Command::Events(out.events, out.raw, Vec::new(), tx);
         let sent = if wait {
             self.inner.pipeline.send(cmd).await
         } else {
@@ -713,6 +714,18 @@ pub async fn serve(
     wall_clock_sweep: bool,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, wall_clock_sweep, Vec::new(), shutdown).await
+}
+
+/// [`serve`], also running pull connectors (checked with [`connectors::check`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    wall_clock_sweep: bool,
+    pull: Vec<midwatch_connectors::Connector>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let pullers = connectors::spawn(&state, pull);
     let sweeper = wall_clock_sweep.then(|| {
         let state = state.clone();
         tokio::spawn(async move {
@@ -728,6 +741,10 @@ pub async fn serve(
         .await;
     if let Some(s) = sweeper {
         s.abort();
+    }
+    for p in pullers {
+        p.abort();
+        let _ = p.await;
     }
     result
 }

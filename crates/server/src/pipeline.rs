@@ -29,6 +29,9 @@ pub struct Committed {
 /// Most events committed in one group transaction.
 const GROUP_EVENTS: usize = 20_000;
 
+/// One queued batch: events, their raw records, connector cursors, and the answer channel.
+type Group = (Vec<Event>, Vec<RawRecord>, Vec<(String, String)>, Reply);
+
 /// The answer channel of one batch.
 type Reply = oneshot::Sender<Result<Committed, String>>;
 
@@ -36,7 +39,7 @@ type Reply = oneshot::Sender<Result<Committed, String>>;
 #[derive(Debug)]
 pub enum Command {
     /// Stitch and store events.
-    Events(Vec<Event>, Vec<RawRecord>, Reply),
+    Events(Vec<Event>, Vec<RawRecord>, Vec<(String, String)>, Reply),
     /// Add or replace inventory entries (also stored).
     Inventory {
         /// Identities.
@@ -139,17 +142,17 @@ impl Worker {
                 },
             };
             match cmd {
-                Command::Events(events, raw, reply) => {
+                Command::Events(events, raw, cursors, reply) => {
                     // Group commit: take every batch already waiting, up to a bound, and
                     // commit them in one transaction; each sender still gets its own answer
                     // and only after the commit.
                     let mut size = events.len();
-                    let mut group = vec![(events, raw, reply)];
+                    let mut group = vec![(events, raw, cursors, reply)];
                     while size < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Events(e, w, r)) => {
+                            Ok(Command::Events(e, w, c, r)) => {
                                 size += e.len();
-                                group.push((e, w, r));
+                                group.push((e, w, c, r));
                             }
                             Ok(other) => {
                                 pending = Some(other);
@@ -205,8 +208,8 @@ impl Worker {
     }
 
     /// Stitch and commit a group of batches in one transaction, then answer each.
-    fn events(&mut self, group: Vec<(Vec<Event>, Vec<RawRecord>, Reply)>) {
-        let result = self.commit_group(group.iter().map(|(e, _, _)| e.len()).collect(), group);
+    fn events(&mut self, group: Vec<Group>) {
+        let result = self.commit_group(group.iter().map(|(e, _, _, _)| e.len()).collect(), group);
         if let Err((e, replies)) = result {
             tracing::error!(error = %e, batches = replies.len(), "batches not committed");
             for reply in replies {
@@ -218,14 +221,16 @@ impl Worker {
     fn commit_group(
         &mut self,
         sizes: Vec<usize>,
-        group: Vec<(Vec<Event>, Vec<RawRecord>, Reply)>,
+        group: Vec<Group>,
     ) -> Result<(), (String, Vec<Reply>)> {
         let mut batches = Vec::with_capacity(group.len());
         let mut raw = Vec::new();
+        let mut cursors = Vec::new();
         let mut replies = Vec::with_capacity(group.len());
-        for (events, mut records, reply) in group {
+        for (events, mut records, mut cur, reply) in group {
             batches.push(events);
             raw.append(&mut records);
+            cursors.append(&mut cur);
             replies.push(reply);
         }
         let ids: Vec<&str> = batches.iter().flatten().map(Event::uid).collect();
@@ -258,7 +263,7 @@ impl Worker {
             sessions: &sessions,
             findings: &[],
             raw: &raw,
-            cursors: &[],
+            cursors: &cursors,
         }) {
             return Err((e.to_string(), replies));
         }
