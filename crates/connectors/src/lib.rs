@@ -313,6 +313,7 @@ impl Connector {
         if cfg.kind == Kind::Gws && cfg.application.is_none() {
             return Err(bad("a gws connector needs `application`"));
         }
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -436,6 +437,12 @@ impl Connector {
             delay = (delay * 2).min(self.max_backoff);
         }
     }
+}
+
+/// TLS for vendor APIs: rustls with the ring provider, certificates checked against the
+/// platform's trust store. Installing twice is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// True when `url` has the same scheme, host and port as `base`.

@@ -364,6 +364,23 @@ async fn gws_pages_by_page_token_and_resumes() {
 }
 
 #[tokio::test]
+async fn https_endpoints_are_reached_with_verified_tls() {
+    // No network here: an https origin on loopback with no TLS server refuses the
+    // connection; what matters is that the client is built with TLS support and tries.
+    let cfg = config("okta", "https://127.0.0.1:9");
+    let conn = Connector::new(cfg).unwrap();
+    let fetch = tokio::time::timeout(
+        Duration::from_millis(1500),
+        conn.fetch(&midwatch_connectors::Cursor::default()),
+    )
+    .await;
+    assert!(
+        fetch.is_err(),
+        "unreachable endpoints are retried, not reported as refusals"
+    );
+}
+
+#[tokio::test]
 async fn refusals_and_bad_settings_are_errors() {
     let app = axum::Router::new().fallback(get(|| async {
         (

@@ -193,6 +193,8 @@ impl Follower {
     /// A follower with its saved state.
     pub fn new(cfg: FollowConfig) -> Result<Follower, FollowError> {
         let state = State::load(&cfg.state_file)?;
+        // TLS to the server: rustls with the ring provider (installing twice is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
