@@ -13,11 +13,11 @@
 use midwatch_model::hash::sha256_hex;
 use midwatch_model::session::{Baseline, Seen};
 use midwatch_model::{ClassUid, EndReason, Event, Session, SessionState, StatusId};
-use std::collections::BTreeSet;
 
 /// Session ids and keys come from untrusted input, so the maps keep a randomly seeded
 /// hasher; foldhash is that, and several times faster than SipHash on short keys.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// Stitching configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub struct Stitcher {
     by_identity: HashMap<String, Vec<String>>,
     watermark: i64,
     last_sweep: i64,
-    dirty: BTreeSet<String>,
+    dirty: HashSet<String>,
     stats: Stats,
 }
 
@@ -159,7 +159,7 @@ impl Stitcher {
             by_identity: HashMap::default(),
             watermark: i64::MIN,
             last_sweep: i64::MIN,
-            dirty: BTreeSet::new(),
+            dirty: HashSet::default(),
             stats: Stats::default(),
         }
     }
@@ -248,7 +248,9 @@ impl Stitcher {
 
     /// Sessions changed since the last call, for the caller to persist.
     pub fn take_dirty(&mut self) -> Vec<Session> {
-        let ids = std::mem::take(&mut self.dirty);
+        // Sorted, so what is persisted (and in which order) never depends on hashing.
+        let mut ids: Vec<String> = self.dirty.drain().collect();
+        ids.sort_unstable();
         ids.iter()
             .filter_map(|id| self.sessions.get(id).map(|e| e.session.clone()))
             .collect()
@@ -621,7 +623,7 @@ impl Stitcher {
         Self::mark(&mut self.dirty, id);
     }
 
-    fn mark(dirty: &mut BTreeSet<String>, id: &str) {
+    fn mark(dirty: &mut HashSet<String>, id: &str) {
         if !dirty.contains(id) {
             dirty.insert(id.to_string());
         }
