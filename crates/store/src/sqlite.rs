@@ -46,10 +46,11 @@ CREATE INDEX IF NOT EXISTS sessions_identity ON sessions(identity, started);
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions(app, started);
 CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state, started);
 CREATE TABLE IF NOT EXISTS raw_records (
-    sha256 TEXT PRIMARY KEY,
+    seq INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
     source TEXT NOT NULL,
     bytes BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS cursors (
     connector TEXT PRIMARY KEY,
     cursor TEXT NOT NULL,
