@@ -1,0 +1,113 @@
+//! The invariants every fuzz target checks, shared so each target is one line.
+//!
+//! For any input bytes, a registered source must:
+//! - never panic, in `parse` or in the shared framing (`normalize_bytes`);
+//! - give a reason for every record it rejects or skips;
+//! - accept only events that pass `Event::validate`;
+//! - accept only events that survive `to_ocsf_json` → `Event::from_ocsf_json` unchanged;
+//! - through the framing, stamp every event with its raw-record reference;
+//! - read one plain NDJSON line through the framing exactly as `parse` reads it.
+//!
+//! A broken invariant panics, which libFuzzer reports as a crash with the input saved.
+
+use midwatch_model::Event;
+use midwatch_sources::{Limits, Parsed, RecordCtx, Source, by_name, normalize_bytes, stamp};
+
+/// Run every invariant for the source registered as `name` on `data`.
+pub fn check(name: &str, data: &[u8]) {
+    let Some(source) = by_name(name) else {
+        panic!("no source is registered as `{name}`");
+    };
+    let ctx = RecordCtx { line: 1, offset: 0 };
+    let parsed = source.parse(data, ctx);
+    match &parsed {
+        Ok(Parsed::Events(events)) => events.iter().for_each(|e| check_event(name, e)),
+        Ok(Parsed::Skip(note)) => assert!(!note.trim().is_empty(), "{name}: skip without a note"),
+        Err(err) => assert!(
+            !err.to_string().trim().is_empty(),
+            "{name}: rejection without a reason"
+        ),
+    }
+
+    let limits = Limits::default();
+    let out = normalize_bytes(source, data, &limits);
+    for e in &out.events {
+        check_event(name, e);
+        let Some(raw) = e.midwatch.raw.as_deref() else {
+            panic!("{name}: framed event `{}` has no raw reference", e.uid());
+        };
+        assert_eq!(
+            raw.source, name,
+            "{name}: raw reference names another source"
+        );
+        assert!(
+            midwatch_model::hash::is_sha256_hex(&raw.sha256),
+            "{name}: raw reference hash `{}` is not SHA-256 hex",
+            raw.sha256
+        );
+        assert!(
+            e.metadata.log_name.is_some(),
+            "{name}: framed event has no log_name"
+        );
+    }
+    for r in out.rejects.iter().chain(&out.skipped) {
+        assert!(
+            !r.reason.trim().is_empty(),
+            "{name}: line {} has no reason",
+            r.line
+        );
+    }
+
+    if is_one_plain_line(data, &limits) {
+        framing_matches_parse(source, data, ctx, parsed, &out.events);
+    }
+}
+
+/// The OCSF invariants for one accepted event.
+fn check_event(name: &str, e: &Event) {
+    if let Err(err) = e.validate() {
+        panic!("{name}: accepted an invalid event ({err}): {e:?}");
+    }
+    let json = e.to_ocsf_json();
+    assert!(!json.is_empty(), "{name}: event does not serialize: {e:?}");
+    match Event::from_ocsf_json(&json) {
+        Ok(back) => assert_eq!(
+            &back, e,
+            "{name}: OCSF round trip changed the event: {json}"
+        ),
+        Err(err) => panic!("{name}: own OCSF output does not read back ({err}): {json}"),
+    }
+}
+
+/// True when the framing hands `data` to the source whole, as one NDJSON line: one line,
+/// not blank, not a JSON array, no trailing `\r`, within the length limit.
+fn is_one_plain_line(data: &[u8], limits: &Limits) -> bool {
+    let first = data.iter().find(|b| !b.is_ascii_whitespace());
+    first.is_some_and(|b| *b != b'[')
+        && !data.contains(&b'\n')
+        && !data.ends_with(b"\r")
+        && data.len() <= limits.max_line_bytes
+}
+
+/// The framing's events for a one-line input are `parse`'s, stamped.
+fn framing_matches_parse(
+    source: &dyn Source,
+    data: &[u8],
+    ctx: RecordCtx,
+    parsed: Result<Parsed, midwatch_sources::ParseError>,
+    framed: &[Event],
+) {
+    let name = source.name();
+    let mut expected = match parsed {
+        Ok(Parsed::Events(events)) => events,
+        _ => Vec::new(),
+    };
+    let sha = midwatch_model::hash::sha256_hex(data);
+    for e in &mut expected {
+        stamp(e, name, &sha, ctx);
+    }
+    assert_eq!(
+        expected, framed,
+        "{name}: the framing read one line differently from `parse`"
+    );
+}
