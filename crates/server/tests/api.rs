@@ -47,7 +47,11 @@ impl Server {
         });
         Server {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: {
+                // The HTTP client is built with TLS support that needs a crypto provider.
+                midwatch_connectors::install_tls_provider();
+                reqwest::Client::new()
+            },
             stop: Some(tx),
             task: Some(task),
             pipeline: Some(pipeline),
