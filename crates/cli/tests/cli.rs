@@ -200,42 +200,7 @@ fn simulate_is_deterministic_and_normalizes_cleanly() {
 #[test]
 fn serve_demo_shows_stitched_sessions() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--demo-users",
-            "10",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut addr = None;
-    for _ in 0..50 {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            addr = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-    }
-    let addr = addr.expect("server printed its address");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
+    let (mut child, addr) = spawn_server(dir.path(), &["--demo", "--demo-users", "10"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut found = 0;
     while Instant::now() < deadline {
