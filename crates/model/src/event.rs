@@ -1123,6 +1123,23 @@ mod tests {
         assert_eq!(v["metadata"]["version"], OCSF_VERSION);
     }
 
+    /// Found by `fuzz/`: a float whose shortest form has 17 digits and a large exponent read
+    /// back one ulp off through serde_json's default (not correctly rounded) float parser.
+    #[test]
+    fn float_fields_survive_the_ocsf_round_trip() {
+        let mut e = Event::new(ClassUid::Authentication, 1, 5, "e-float");
+        e.src_endpoint = Some(Box::new(SrcEndpoint {
+            location: Some(Location {
+                lat: Some(1.234_567_890_123_456_7e-221),
+                long: Some(-9.14),
+                ..Location::default()
+            }),
+            ..SrcEndpoint::default()
+        }));
+        let back = Event::from_ocsf_json(&e.to_ocsf_json()).unwrap();
+        assert_eq!(back, e);
+    }
+
     #[test]
     fn every_class_round_trips() {
         for class in ClassUid::ALL {

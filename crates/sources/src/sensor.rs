@@ -794,6 +794,24 @@ mod tests {
         }
     }
 
+    /// Found by `fuzz/` (sensor target): serde_json's default float parser is not correctly
+    /// rounded, so a latitude written with many digits read back one ulp off from midwatch's
+    /// own OCSF output. Fixed by serde_json's `float_roundtrip` feature.
+    #[test]
+    fn long_decimal_lat_survives_the_ocsf_round_trip() {
+        let e = parse(
+            r#"{"id":"x","ts":1,"type":"login","identity":{"id":"a@x"},
+                "network":{"lat":123456789012345678901234567890e-250,"lon":2.5}}"#,
+        )
+        .unwrap();
+        let lat = e
+            .src_endpoint
+            .as_ref()
+            .and_then(|s| s.location.as_ref()?.lat);
+        assert_eq!(lat, Some(1.234_567_890_123_456_7e-221));
+        assert_eq!(Event::from_ocsf_json(&e.to_ocsf_json()).unwrap(), e);
+    }
+
     #[test]
     fn api_method_sets_activity() {
         let e = parse(r#"{"id":"x","ts":1,"type":"api_call","api":{"operation":"GetSecretValue","method":"GET"}}"#).unwrap();
