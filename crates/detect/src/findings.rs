@@ -1,0 +1,1 @@
+//! Folding alerts into findings, and session risk.
