@@ -13,10 +13,46 @@
 //! Everything here is pure: no IO, no clock. Time is event time.
 
 pub mod builtin;
+pub mod detection;
 pub mod findings;
 pub mod sigma;
 
 use midwatch_model::{App, Event, Identity, Inventory, Session, Severity};
+
+impl<'a> Context<'a> {
+    /// The context of an enriched, stitched event: identity and app resolved through the
+    /// inventory from the event's own enrichment (`midwatch.identity`, `midwatch.app`).
+    pub fn new(event: &'a Event, session: Option<&'a Session>, inventory: &'a Inventory) -> Self {
+        let identity = event
+            .midwatch
+            .identity
+            .as_ref()
+            .and_then(|i| inventory.identity(&i.uid));
+        let app = event
+            .midwatch
+            .app
+            .as_ref()
+            .and_then(|a| inventory.app(&a.uid));
+        Context {
+            event,
+            session,
+            identity,
+            app,
+            inventory,
+        }
+    }
+
+    /// The identity id the event is about: the inventory's, else the actor's own uid.
+    pub fn identity_id(&self) -> Option<&'a str> {
+        self.identity.map(|i| i.id.as_str()).or_else(|| {
+            self.event
+                .actor
+                .user
+                .as_ref()
+                .and_then(|u| u.uid.as_deref().or(u.email_addr.as_deref()))
+        })
+    }
+}
 
 /// What a detector sees for one event: the event after enrichment and stitching, the
 /// session it was placed in (already updated with this event), and the inventory.

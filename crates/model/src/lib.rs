@@ -20,6 +20,6 @@ pub use event::{
     EventError, File, HttpRequest, IdentityKind, Location, Metadata, MidwatchExt, Product, RawRef,
     SessionRef, SrcEndpoint, StatusId, Url, User, WebResource,
 };
-pub use finding::{Finding, Severity, TriageState};
+pub use finding::{Finding, Severity, Triage, TriageState};
 pub use inventory::{App, ApprovedScope, Identity, Inventory, InventoryError, Lifecycle};
 pub use session::{EndReason, Session, SessionState};

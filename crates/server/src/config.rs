@@ -28,6 +28,36 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Pull connectors (`[[connectors]]`).
     pub connectors: Vec<midwatch_connectors::ConnectorConfig>,
+    /// Detection.
+    pub detect: DetectConfig,
+}
+
+/// `[detect]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Run the session-abuse pack shipped with midwatch.
+    pub pack: bool,
+    /// More rule directories (Sigma rules and a `detectors.toml` each).
+    pub rules: Vec<PathBuf>,
+    /// MaxMind-format database giving country, position, ASN and anonymizer flags of IPs.
+    pub geoip: Option<PathBuf>,
+    /// Values for Sigma `%placeholder%`s used with the `expand` modifier.
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
+    /// Alerts of one rule on one session fold into one finding within this window (`24h`).
+    pub fold_window: String,
+}
+
+impl Default for DetectConfig {
+    fn default() -> DetectConfig {
+        DetectConfig {
+            pack: true,
+            rules: Vec::new(),
+            geoip: None,
+            placeholders: std::collections::BTreeMap::new(),
+            fold_window: "24h".into(),
+        }
+    }
 }
 
 /// `[sessions]`.
@@ -71,6 +101,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             limits: LimitsConfig::default(),
             connectors: Vec::new(),
+            detect: DetectConfig::default(),
         }
     }
 }
@@ -136,6 +167,26 @@ impl Config {
             lateness_ms: d("lateness", &s.lateness)?,
             ..midwatch_sessions::Config::default()
         })
+    }
+}
+
+impl Config {
+    /// The detection stage this configuration asks for.
+    pub fn detection(&self) -> Result<midwatch_detect::detection::Detection, ConfigError> {
+        let d = &self.detect;
+        let window_ms = parse_duration_ms(&d.fold_window)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "`detect.fold_window`: `{}` is not a duration like `30m`, `12h` or `7d`",
+                    d.fold_window
+                ))
+            })?;
+        let fold = midwatch_detect::findings::FoldConfig {
+            window_ms,
+            ..Default::default()
+        };
+        Ok(midwatch_detect::detection::Detection::new(Vec::new(), fold))
     }
 }
 

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use midwatch_model::timefmt::{now_ms, parse_rfc3339_ms};
-use midwatch_model::{App, Identity, Inventory, SessionState};
+use midwatch_model::{
+    App, Finding, Identity, Inventory, SessionState, Severity, Triage, TriageState,
+};
 use midwatch_store::{EventQuery, FindingQuery, SessionQuery, SqliteStore, Store};
 use pipeline::{Command, Committed, Pipeline, SendError};
 use serde::{Deserialize, Serialize};
@@ -104,11 +106,15 @@ impl AppState {
         let stitch = cfg
             .stitching()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let detection = cfg
+            .detection()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let metrics = Arc::new(Metrics::default());
         let (pipeline, handle) = Pipeline::start(
             Arc::clone(&store),
             inventory,
             stitch,
+            detection,
             cfg.limits.queue_depth,
             Arc::clone(&metrics),
         )?;
@@ -292,6 +298,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/identities", get(get_identities).post(post_identities))
         .route("/v1/apps", get(get_apps).post(post_apps))
         .route("/v1/findings", get(get_findings))
+        .route("/v1/findings/{id}", get(get_finding))
+        .route("/v1/findings/{id}/triage", post(post_triage))
         .route("/v1/raw/{sha256}", get(get_raw))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -518,7 +526,7 @@ async fn get_session(
         "session": session,
         "events": events.items,
         "next_cursor": events.next_cursor,
-        "findings": findings.items,
+        "findings": findings.items.iter().map(Finding::to_ocsf).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -561,6 +569,10 @@ async fn get_events(
 struct FindingParams {
     session: Option<String>,
     identity: Option<String>,
+    rule: Option<String>,
+    /// Comma-separated triage states.
+    triage: Option<String>,
+    min_severity: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -570,18 +582,126 @@ async fn get_findings(
     q: QueryResult<FindingParams>,
 ) -> Result<Response, ApiError> {
     let p = query(q)?;
+    let triage = match p.triage.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|t| {
+                TriageState::parse(t.trim()).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_query",
+                        format!(
+                            "`triage`: `{t}` is not one of open, acknowledged, resolved, false_positive"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let min_severity = match p.min_severity.as_deref() {
+        None => None,
+        Some(s) => Some(Severity::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_query",
+                format!(
+                    "`min_severity`: `{s}` is not one of informational, low, medium, high, critical"
+                ),
+            )
+        })?),
+    };
     let q = FindingQuery {
         session: p.session,
         identity: p.identity,
+        rule: p.rule,
+        triage,
+        min_severity,
         limit: parse_limit(p.limit)?,
         cursor: p.cursor,
     };
     let store = Arc::clone(&state.inner.store);
     let page = blocking(move || store.findings(&q)).await?;
-    Ok(
-        axum::Json(json!({"findings": page.items, "next_cursor": page.next_cursor}))
-            .into_response(),
-    )
+    let items: Vec<_> = page.items.iter().map(Finding::to_ocsf).collect();
+    Ok(axum::Json(json!({"findings": items, "next_cursor": page.next_cursor})).into_response())
+}
+
+async fn get_finding(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = Arc::clone(&state.inner.store);
+    match blocking(move || store.finding(&id)).await? {
+        Some(f) => Ok(axum::Json(f.to_ocsf()).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such finding",
+        )),
+    }
+}
+
+/// Body of `POST /v1/findings/{id}/triage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriageBody {
+    state: String,
+    by: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn post_triage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&state, &headers, body).await?;
+    let body: TriageBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "bad_body",
+            format!("triage body: {e} (expected {{\"state\", \"by\", \"note\"?}})"),
+        )
+    })?;
+    let triage_state = TriageState::parse(body.state.trim()).ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_body",
+            format!(
+                "`state`: `{}` is not one of open, acknowledged, resolved, false_positive",
+                body.state
+            ),
+        )
+    })?;
+    if body.by.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_body",
+            "`by`: say who is triaging",
+        ));
+    }
+    let triage = Triage {
+        state: triage_state,
+        by: Some(body.by),
+        at: Some(midwatch_model::timefmt::now_ms()),
+        note: body.note,
+    };
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    state
+        .inner
+        .pipeline
+        .send(Command::Triage { id, triage, reply })
+        .await
+        .map_err(|_| ApiError::unavailable("the ingest pipeline has stopped"))?;
+    match rx
+        .await
+        .map_err(|_| ApiError::unavailable("the ingest pipeline has stopped"))?
+    {
+        Ok(Some(f)) => Ok(axum::Json(f.to_ocsf()).into_response()),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such finding",
+        )),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e)),
+    }
 }
 
 async fn get_raw(

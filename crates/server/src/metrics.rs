@@ -1,6 +1,7 @@
 //! Prometheus metrics, written out by hand in the text exposition format: a handful of
 //! counters and gauges do not need a metrics framework.
 
+use midwatch_detect::detection::Detection;
 use midwatch_sessions::Stitcher;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,6 +22,11 @@ pub struct Metrics {
     sessions_closed: AtomicU64,
     events_late: AtomicU64,
     events_unkeyed: AtomicU64,
+    detect_alerts: AtomicU64,
+    detect_findings_opened: AtomicU64,
+    detect_findings_open: AtomicU64,
+    findings_written: AtomicU64,
+    detect_state: Mutex<Vec<(&'static str, usize)>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -87,6 +93,22 @@ impl Metrics {
         self.events_unkeyed.store(st.unkeyed, Ordering::Relaxed);
     }
 
+    /// Copy the detection stage's counters and state sizes.
+    pub fn observe_detection(&self, d: &Detection) {
+        let st = d.stats();
+        self.detect_alerts.store(st.alerts, Ordering::Relaxed);
+        self.detect_findings_opened
+            .store(st.findings_opened, Ordering::Relaxed);
+        self.detect_findings_open
+            .store(d.open_findings() as u64, Ordering::Relaxed);
+        *lock(&self.detect_state) = d.state_bytes();
+    }
+
+    /// Count findings written (new or updated) by a commit.
+    pub fn findings_stored(&self, n: usize) {
+        self.findings_written.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Accepted events so far, all sources.
     pub fn accepted_total(&self) -> u64 {
         lock(&self.per_source).values().map(|c| c.accepted).sum()
@@ -130,7 +152,7 @@ impl Metrics {
                 "midwatch_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        let simple: [(&str, &str, &str, u64); 12] = [
+        let simple: [(&str, &str, &str, u64); 16] = [
             (
                 "midwatch_events_stored_total",
                 "counter",
@@ -186,6 +208,30 @@ impl Metrics {
                 self.sessions_held.load(Ordering::Relaxed),
             ),
             (
+                "midwatch_detect_alerts_total",
+                "counter",
+                "Alerts raised by rules and detectors, before folding into findings.",
+                self.detect_alerts.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_findings_opened_total",
+                "counter",
+                "Findings opened by this process.",
+                self.detect_findings_opened.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_findings_written_total",
+                "counter",
+                "Finding writes (new or updated) committed by this process.",
+                self.findings_written.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_findings_open_held",
+                "gauge",
+                "Open findings held in memory for folding.",
+                self.detect_findings_open.load(Ordering::Relaxed),
+            ),
+            (
                 "midwatch_store_events",
                 "gauge",
                 "Events in the store.",
@@ -215,6 +261,16 @@ impl Metrics {
             "# HELP midwatch_pipeline_queue_capacity Batches the pipeline queue holds before 429.\n# TYPE midwatch_pipeline_queue_capacity gauge\nmidwatch_pipeline_queue_capacity {}",
             g.queue_capacity
         );
+        let _ = writeln!(
+            out,
+            "# HELP midwatch_detect_state_bytes Approximate bytes of detection state, by detector.\n# TYPE midwatch_detect_state_bytes gauge"
+        );
+        for (name, bytes) in lock(&self.detect_state).iter() {
+            let _ = writeln!(
+                out,
+                "midwatch_detect_state_bytes{{detector=\"{name}\"}} {bytes}"
+            );
+        }
         out
     }
 }

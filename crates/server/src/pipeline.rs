@@ -7,11 +7,13 @@
 //! acknowledged event is on disk.
 
 use crate::metrics::Metrics;
+use midwatch_detect::Context;
+use midwatch_detect::detection::{Detection, RawInput};
 use midwatch_model::event::RawRecord;
-use midwatch_model::{App, Event, Identity, Inventory, Session, SessionState};
+use midwatch_model::{App, Event, Finding, Identity, Inventory, Session, SessionState, Triage};
 use midwatch_sessions::{Config as StitchConfig, Stitcher};
 use midwatch_store::{Batch, Store, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,6 +64,15 @@ pub enum Command {
         /// Answer: the session after the change, if it was held and live.
         reply: oneshot::Sender<Option<Session>>,
     },
+    /// Record an analyst's triage of a finding.
+    Triage {
+        /// Finding id.
+        id: String,
+        /// New triage state, who and when.
+        triage: Triage,
+        /// Answer: the finding after the change; `None` if there is no such finding.
+        reply: oneshot::Sender<Result<Option<Finding>, String>>,
+    },
 }
 
 /// Handle to the pipeline thread.
@@ -80,21 +91,25 @@ pub enum SendError {
 }
 
 impl Pipeline {
-    /// Start the pipeline thread over `store`, restoring live sessions from it.
+    /// Start the pipeline thread over `store`, restoring live sessions and open findings
+    /// from it.
     pub fn start(
         store: Arc<dyn Store>,
         inventory: Inventory,
         cfg: StitchConfig,
+        mut detection: Detection,
         queue_depth: usize,
         metrics: Arc<Metrics>,
     ) -> Result<(Pipeline, std::thread::JoinHandle<()>), StoreError> {
         let mut stitcher = Stitcher::new(cfg);
         stitcher.restore(store.live_sessions()?);
+        detection.restore(open_findings(store.as_ref())?);
         let (tx, rx) = mpsc::channel(queue_depth.max(1));
         let worker = Worker {
             store,
             inventory,
             stitcher,
+            detection,
             metrics,
         };
         let handle = std::thread::Builder::new()
@@ -123,10 +138,33 @@ impl Pipeline {
     }
 }
 
+/// Findings still open in the store, newest first, up to what the folder holds.
+fn open_findings(store: &dyn Store) -> Result<Vec<Finding>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.findings(&midwatch_store::FindingQuery {
+            triage: vec![
+                midwatch_model::TriageState::Open,
+                midwatch_model::TriageState::Acknowledged,
+            ],
+            limit: 1000,
+            cursor,
+            ..Default::default()
+        })?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) if out.len() < 100_000 => cursor = Some(c),
+            _ => return Ok(out),
+        }
+    }
+}
+
 struct Worker {
     store: Arc<dyn Store>,
     inventory: Inventory,
     stitcher: Stitcher,
+    detection: Detection,
     metrics: Arc<Metrics>,
 }
 
@@ -172,7 +210,11 @@ impl Worker {
                 }
                 Command::Sweep(now) => {
                     self.stitcher.sweep(now);
+                    self.detection.sweep(now);
                     self.flush_sessions();
+                }
+                Command::Triage { id, triage, reply } => {
+                    let _ = reply.send(self.triage(&id, triage));
                 }
                 Command::SetState {
                     id,
@@ -186,6 +228,7 @@ impl Worker {
                 }
             }
             self.metrics.observe_stitcher(&self.stitcher);
+            self.metrics.observe_detection(&self.detection);
         }
         // Senders are gone: persist whatever changed last.
         self.flush_sessions();
@@ -241,13 +284,43 @@ impl Worker {
         let mut seen = HashSet::with_capacity(ids.len());
         let mut all = Vec::with_capacity(ids.len());
         let mut answers = Vec::with_capacity(batches.len());
+        let raw_by_hash: HashMap<&str, &RawRecord> =
+            raw.iter().map(|r| (r.sha256.as_str(), r)).collect();
+        let mut raw_seen: HashSet<&str> = HashSet::new();
+        let mut findings: Vec<Finding> = Vec::new();
         for (mut events, total) in batches.into_iter().zip(sizes) {
             events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
             let mut opened = 0;
             for e in &mut events {
                 self.inventory.enrich(e);
-                if self.stitcher.ingest(e).opened {
+                let placed = self.stitcher.ingest(e);
+                if placed.opened {
                     opened += 1;
+                }
+                let raw_input = e
+                    .midwatch
+                    .raw
+                    .as_ref()
+                    .and_then(|r| raw_by_hash.get_key_value(r.sha256.as_str()))
+                    .filter(|(h, _)| raw_seen.insert(h))
+                    .map(|(_, r)| RawInput {
+                        source: &r.source,
+                        bytes: &r.bytes,
+                    });
+                let session = placed
+                    .session_id
+                    .as_deref()
+                    .and_then(|id| self.stitcher.get(id));
+                let ctx = Context::new(e, session, &self.inventory);
+                for folded in self.detection.observe(&ctx, raw_input) {
+                    if let Some(sid) = &folded.finding.session_id {
+                        self.stitcher
+                            .add_finding(sid, folded.risk_delta, folded.new);
+                    }
+                    match findings.iter_mut().find(|f| f.id == folded.finding.id) {
+                        Some(f) => *f = folded.finding,
+                        None => findings.push(folded.finding),
+                    }
                 }
             }
             answers.push(Committed {
@@ -261,17 +334,42 @@ impl Worker {
         if let Err(e) = self.store.append(Batch {
             events: &all,
             sessions: &sessions,
-            findings: &[],
+            findings: &findings,
             raw: &raw,
             cursors: &cursors,
         }) {
             return Err((e.to_string(), replies));
         }
+        self.metrics.findings_stored(findings.len());
         for (answer, reply) in answers.into_iter().zip(replies) {
             self.metrics.events_stored(answer.stored, answer.duplicates);
             let _ = reply.send(Ok(answer));
         }
         Ok(())
+    }
+
+    /// Triage a finding: through the folder if it is held open there, else in the store.
+    fn triage(&mut self, id: &str, triage: Triage) -> Result<Option<Finding>, String> {
+        let finding = match self.detection.triage(id, &triage) {
+            Some(f) => f,
+            None => match self.store.finding(id).map_err(|e| e.to_string())? {
+                Some(mut f) => {
+                    f.triage = triage;
+                    f
+                }
+                None => return Ok(None),
+            },
+        };
+        self.store
+            .append(Batch {
+                events: &[],
+                sessions: &[],
+                findings: std::slice::from_ref(&finding),
+                raw: &[],
+                cursors: &[],
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Some(finding))
     }
 
     fn inventory(&mut self, identities: Vec<Identity>, apps: Vec<App>) -> Result<(), String> {

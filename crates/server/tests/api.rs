@@ -512,6 +512,12 @@ impl Store for Gated {
     ) -> Result<midwatch_store::Page<midwatch_model::Finding>, midwatch_store::StoreError> {
         self.inner.findings(q)
     }
+    fn finding(
+        &self,
+        id: &str,
+    ) -> Result<Option<midwatch_model::Finding>, midwatch_store::StoreError> {
+        self.inner.finding(id)
+    }
     fn counts(&self) -> Result<midwatch_store::Counts, midwatch_store::StoreError> {
         self.inner.counts()
     }
@@ -812,5 +818,81 @@ async fn vendor_and_sensor_records_of_one_person_read_as_one_timeline() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(timeline, want);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn findings_are_served_as_ocsf_and_triaged_with_who_and_when() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let f: midwatch_model::Finding = serde_json::from_value(json!({
+            "id": "f-1", "rule": "midwatch.builtin.session_replay", "title": "Session replayed",
+            "summary": "second device", "severity": "high", "first_seen": T0, "time": T0 + 5,
+            "session_id": "s-1", "identity": "ana@example.com", "evidence": ["e1", "e2"],
+            "references": ["attack.t1539"]
+        }))
+        .unwrap();
+        store
+            .append(Batch {
+                events: &[],
+                sessions: &[],
+                findings: &[f],
+                raw: &[],
+                cursors: &[],
+            })
+            .unwrap();
+    }
+    let srv = Server::start(dir.path(), |_| {}).await;
+    let (status, body) = srv.get("/v1/findings?triage=open&min_severity=high").await;
+    assert_eq!(status, 200, "{body}");
+    let f = &body["findings"][0];
+    assert_eq!(f["class_uid"], 2004);
+    assert_eq!(f["finding_info"]["uid"], "f-1");
+    assert_eq!(f["finding_info"]["related_events"][1]["uid"], "e2");
+    assert_eq!(f["finding_info"]["attacks"][0]["technique"]["uid"], "T1539");
+    assert_eq!(f["status"], "open");
+
+    for (bad, why) in [
+        ("{", "triage body"),
+        (r#"{"state": "closed", "by": "sam"}"#, "`state`"),
+        (r#"{"state": "resolved", "by": " "}"#, "`by`"),
+        (r#"{"state": "resolved"}"#, "triage body"),
+    ] {
+        let (status, body, _) = srv.post("/v1/findings/f-1/triage", bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(why),
+            "{body}"
+        );
+    }
+    let (status, _, _) = srv
+        .post(
+            "/v1/findings/nope/triage",
+            r#"{"state": "resolved", "by": "sam"}"#,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, body, _) = srv
+        .post(
+            "/v1/findings/f-1/triage",
+            r#"{"state": "false_positive", "by": "sam", "note": "pen test"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status_id"], 3);
+    assert_eq!(body["midwatch"]["triage"]["by"], "sam");
+    assert_eq!(body["midwatch"]["triage"]["note"], "pen test");
+    assert!(body["midwatch"]["triage"]["at"].as_i64().unwrap() > T0);
+
+    let (_, open) = srv.get("/v1/findings?triage=open,acknowledged").await;
+    assert_eq!(open["findings"].as_array().unwrap().len(), 0);
+    let (_, one) = srv.get("/v1/findings/f-1").await;
+    assert_eq!(one["status"], "false_positive");
+    let (status, body) = srv.get("/v1/findings?triage=closed").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = srv.get("/v1/findings/nope").await;
+    assert_eq!(status, 404);
     srv.stop().await;
 }

@@ -246,6 +246,21 @@ impl Stitcher {
         true
     }
 
+    /// Count a finding against a held session: its risk rises by `risk_delta` (capped at
+    /// 100) and, for a new finding, its finding count by one. False if not held.
+    pub fn add_finding(&mut self, id: &str, risk_delta: u32, new: bool) -> bool {
+        let Some(entry) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        let s = &mut entry.session;
+        s.risk = s.risk.saturating_add(risk_delta).min(100);
+        if new {
+            s.findings = s.findings.saturating_add(1);
+        }
+        self.dirty.insert(id.to_string());
+        true
+    }
+
     /// Sessions changed since the last call, for the caller to persist.
     pub fn take_dirty(&mut self) -> Vec<Session> {
         // Sorted, so what is persisted (and in which order) never depends on hashing.

@@ -376,3 +376,20 @@ fn sessionless_records_join_the_identitys_matching_session() {
     assert_eq!(s.event_count, 3);
     assert_eq!(s.sources, ["sensor", "github"]);
 }
+
+#[test]
+fn findings_raise_session_risk_up_to_a_cap() {
+    let mut st = Stitcher::new(cfg());
+    let mut a = login("e1", T0, "s1");
+    let id = st.ingest(&mut a).session_id.unwrap();
+    st.take_dirty();
+    assert!(st.add_finding(&id, 40, true));
+    assert!(st.add_finding(&id, 30, false));
+    let s = st.get(&id).unwrap();
+    assert_eq!((s.risk, s.findings), (70, 1));
+    assert!(st.add_finding(&id, 70, true));
+    let s = st.get(&id).unwrap();
+    assert_eq!((s.risk, s.findings), (100, 2));
+    assert_eq!(st.take_dirty().len(), 1);
+    assert!(!st.add_finding("no-such-session", 40, true));
+}

@@ -10,7 +10,7 @@
 pub mod sqlite;
 
 use midwatch_model::event::RawRecord;
-use midwatch_model::{App, Event, Finding, Identity, Session, SessionState};
+use midwatch_model::{App, Event, Finding, Identity, Session, SessionState, Severity, TriageState};
 
 pub use sqlite::SqliteStore;
 
@@ -106,6 +106,12 @@ pub struct FindingQuery {
     pub session: Option<String>,
     /// Only this identity.
     pub identity: Option<String>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only findings in one of these triage states (any when empty).
+    pub triage: Vec<TriageState>,
+    /// Only findings at least this severe.
+    pub min_severity: Option<Severity>,
     /// Page size.
     pub limit: usize,
     /// Continue after this cursor.
@@ -165,6 +171,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn apps(&self) -> Result<Vec<App>, StoreError>;
     /// Findings matching a query.
     fn findings(&self, q: &FindingQuery) -> Result<Page<Finding>, StoreError>;
+    /// One finding.
+    fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError>;
     /// Row counts.
     fn counts(&self) -> Result<Counts, StoreError>;
 }

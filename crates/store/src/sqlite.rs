@@ -64,14 +64,23 @@ CREATE TABLE IF NOT EXISTS findings (
     session_id TEXT,
     identity TEXT,
     rule TEXT NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    triage TEXT NOT NULL DEFAULT 'open',
+    severity INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS findings_time ON findings(time, id);
 CREATE INDEX IF NOT EXISTS findings_session ON findings(session_id, time);
 CREATE INDEX IF NOT EXISTS findings_identity ON findings(identity, time);
 "#;
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+
+/// Schema 1 → 2: findings carry their triage state and severity as columns.
+const MIGRATE_1_TO_2: &str = r#"
+ALTER TABLE findings ADD COLUMN triage TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE findings ADD COLUMN severity INTEGER NOT NULL DEFAULT 1;
+UPDATE meta SET value = '2' WHERE key = 'schema';
+"#;
 const READERS: usize = 4;
 /// Largest page any query returns.
 pub const MAX_PAGE: usize = 1000;
@@ -150,6 +159,7 @@ impl SqliteStore {
                 )?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("1") => writer.execute_batch(&format!("BEGIN;{MIGRATE_1_TO_2}COMMIT;"))?,
             Some(other) => {
                 return Err(StoreError::DataDir {
                     path: path.display().to_string(),
@@ -338,13 +348,23 @@ impl Store for SqliteStore {
                 ])?;
             }
             let mut fnd = tx.prepare_cached(
-                "INSERT OR REPLACE INTO findings (id, time, session_id, identity, rule, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO findings
+                 (id, time, session_id, identity, rule, doc, triage, severity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for f in batch.findings {
                 let doc =
                     serde_json::to_string(f).map_err(|e| corrupt("finding", f.id.clone(), &e))?;
-                fnd.execute(params![f.id, f.time, f.session_id, f.identity, f.rule, doc])?;
+                fnd.execute(params![
+                    f.id,
+                    f.time,
+                    f.session_id,
+                    f.identity,
+                    f.rule,
+                    doc,
+                    f.triage.state.as_str(),
+                    f.severity.id()
+                ])?;
             }
         }
         tx.commit()?;
@@ -536,19 +556,29 @@ impl Store for SqliteStore {
 
     fn findings(&self, q: &FindingQuery) -> Result<Page<Finding>, StoreError> {
         let limit = page_limit(q.limit);
-        let mut clauses = Vec::new();
+        let mut clauses: Vec<String> = Vec::new();
         let mut args = Vec::new();
-        if let Some(s) = &q.session {
-            clauses.push("session_id = ?");
-            args.push(Value::Text(s.clone()));
+        let mut eq = |column: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                clauses.push(format!("{column} = ?"));
+                args.push(Value::Text(v.clone()));
+            }
+        };
+        eq("session_id", &q.session);
+        eq("identity", &q.identity);
+        eq("rule", &q.rule);
+        if !q.triage.is_empty() {
+            let marks = vec!["?"; q.triage.len()].join(", ");
+            clauses.push(format!("triage IN ({marks})"));
+            args.extend(q.triage.iter().map(|t| Value::Text(t.as_str().to_string())));
         }
-        if let Some(i) = &q.identity {
-            clauses.push("identity = ?");
-            args.push(Value::Text(i.clone()));
+        if let Some(s) = q.min_severity {
+            clauses.push("severity >= ?".into());
+            args.push(Value::Integer(i64::from(s.id())));
         }
         if let Some(c) = &q.cursor {
             let (time, id) = parse_cursor(c)?;
-            clauses.push("(time < ? OR (time = ? AND id < ?))");
+            clauses.push("(time < ? OR (time = ? AND id < ?))".into());
             args.extend([Value::Integer(time), Value::Integer(time), Value::Text(id)]);
         }
         let filter = if clauses.is_empty() {
@@ -562,6 +592,18 @@ impl Store for SqliteStore {
         );
         let rows = self.read(|c| Self::docs::<Finding>(c, "finding", &sql, &args))?;
         Ok(page(rows, limit))
+    }
+
+    fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError> {
+        let rows = self.read(|c| {
+            Self::docs::<Finding>(
+                c,
+                "finding",
+                "SELECT doc, time, id FROM findings WHERE id = ?1",
+                &[Value::Text(id.to_string())],
+            )
+        })?;
+        Ok(rows.into_iter().next().map(|(f, _, _)| f))
     }
 
     fn counts(&self) -> Result<Counts, StoreError> {

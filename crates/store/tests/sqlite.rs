@@ -292,3 +292,97 @@ fn raw_records_are_kept_byte_for_byte() {
     assert_eq!(got.source, "okta");
     assert!(store.raw(&"cd".repeat(32)).unwrap().is_none());
 }
+
+fn finding(id: &str, t: i64, rule: &str, sev: midwatch_model::Severity) -> midwatch_model::Finding {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "rule": rule, "title": rule, "severity": sev, "time": t,
+        "session_id": "s1", "identity": "alice", "evidence": ["e00"]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn findings_filter_by_rule_triage_and_severity_and_keep_triage() {
+    use midwatch_model::{Severity, Triage, TriageState};
+    use midwatch_store::FindingQuery;
+    let (_dir, store) = fixture();
+    let mut closed = finding("f2", 2, "replay", Severity::High);
+    closed.triage = Triage {
+        state: TriageState::FalsePositive,
+        by: Some("sam".into()),
+        at: Some(9),
+        note: Some("test account".into()),
+    };
+    let all = [
+        finding("f1", 1, "replay", Severity::Low),
+        closed.clone(),
+        finding("f3", 3, "ghost", Severity::Critical),
+    ];
+    store
+        .append(Batch {
+            events: &[],
+            sessions: &[],
+            findings: &all,
+            raw: &[],
+            cursors: &[],
+        })
+        .unwrap();
+    let ids = |q: FindingQuery| -> Vec<String> {
+        store
+            .findings(&q)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    };
+    assert_eq!(ids(FindingQuery::default()), ["f3", "f2", "f1"]);
+    let rule = FindingQuery {
+        rule: Some("replay".into()),
+        ..FindingQuery::default()
+    };
+    assert_eq!(ids(rule), ["f2", "f1"]);
+    let open = FindingQuery {
+        triage: vec![TriageState::Open, TriageState::Acknowledged],
+        ..FindingQuery::default()
+    };
+    assert_eq!(ids(open), ["f3", "f1"]);
+    let severe = FindingQuery {
+        min_severity: Some(Severity::High),
+        ..FindingQuery::default()
+    };
+    assert_eq!(ids(severe), ["f3", "f2"]);
+    assert_eq!(store.finding("f2").unwrap().unwrap(), closed);
+    assert!(store.finding("nope").unwrap().is_none());
+}
+
+#[test]
+fn a_schema_1_database_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("midwatch.db")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema', '1');
+             CREATE TABLE findings (id TEXT PRIMARY KEY, time INTEGER NOT NULL,
+                session_id TEXT, identity TEXT, rule TEXT NOT NULL, doc TEXT NOT NULL);",
+        )
+        .unwrap();
+        let doc = serde_json::to_string(&finding("old", 5, "r", midwatch_model::Severity::Medium))
+            .unwrap();
+        c.execute(
+            "INSERT INTO findings VALUES ('old', 5, 's1', 'alice', 'r', ?1)",
+            [doc],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let q = midwatch_store::FindingQuery {
+        triage: vec![midwatch_model::TriageState::Open],
+        ..Default::default()
+    };
+    assert_eq!(store.findings(&q).unwrap().items.len(), 1);
+    drop(store);
+    // Opening again finds schema 2 and does not migrate twice.
+    SqliteStore::open(dir.path()).unwrap();
+}
