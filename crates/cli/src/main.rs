@@ -120,6 +120,9 @@ struct SimulateArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Inject no attacks: an attack-free baseline (labels.ndjson is empty).
+    #[arg(long)]
+    no_attacks: bool,
 }
 
 /// An error that maps to exit code 2.
@@ -391,6 +394,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         users: args.users,
         hours: args.hours,
         start_ms,
+        attacks: !args.no_attacks,
     };
     let summary = midwatch_sim::write_dir(&cfg, &args.out)
         .with_context(|| format!("writing `{}`", args.out.display()))?;

@@ -21,6 +21,7 @@ fn corpus() -> (Vec<u8>, Inventory, usize) {
         users: 400,
         hours: 24,
         start_ms: 1_767_571_200_000,
+        attacks: true,
     });
     let lines: Vec<&String> = out.events.iter().take(EVENTS).collect();
     let n = lines.len();

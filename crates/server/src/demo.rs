@@ -63,6 +63,7 @@ pub async fn run(state: AppState, opts: DemoOptions) -> Result<DemoSummary, Stri
         users: opts.users,
         hours: opts.hours,
         start_ms,
+        attacks: true,
     };
     let out = tokio::task::spawn_blocking(move || simulate(&cfg))
         .await

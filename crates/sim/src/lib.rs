@@ -22,6 +22,7 @@ pub mod label;
 pub mod org;
 pub mod rng;
 pub mod scenarios;
+pub mod score;
 pub mod sink;
 pub mod traffic;
 pub mod wire;
@@ -52,6 +53,8 @@ pub struct SimConfig {
     pub hours: u32,
     /// Start of the simulation, epoch milliseconds.
     pub start_ms: i64,
+    /// Inject the labelled attack scenarios (off: an attack-free baseline).
+    pub attacks: bool,
 }
 
 impl Default for SimConfig {
@@ -61,6 +64,7 @@ impl Default for SimConfig {
             users: 50,
             hours: 24,
             start_ms: DEFAULT_START_MS,
+            attacks: true,
         }
     }
 }
@@ -122,7 +126,9 @@ fn run(cfg: &SimConfig) -> (SimOutput, u64) {
     let org = org::Org::build(cfg.seed, cfg.users, cfg.start_ms);
     let mut sink = sink::Sink::new(cfg.seed);
     traffic::generate(&org, win, &mut sink, cfg.seed);
-    scenarios::inject(&org, win, &mut sink, cfg.seed);
+    if cfg.attacks {
+        scenarios::inject(&org, win, &mut sink, cfg.seed);
+    }
     let done = sink.finish();
     (
         SimOutput {

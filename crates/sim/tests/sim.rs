@@ -512,6 +512,7 @@ fn other_start_times_and_seeds_stay_valid() {
             users: 12,
             hours: 36,
             start_ms,
+            attacks: true,
         });
         let body = out.events.join("\n");
         let norm = normalize_bytes(&Sensor, body.as_bytes(), &Limits::default());
