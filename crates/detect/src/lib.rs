@@ -12,6 +12,7 @@
 //!
 //! Everything here is pure: no IO, no clock. Time is event time.
 
+pub mod analyze;
 pub mod builtin;
 pub mod detection;
 pub mod findings;

@@ -7,7 +7,7 @@
 //! acknowledged event is on disk.
 
 use crate::metrics::Metrics;
-use midwatch_detect::Context;
+use midwatch_detect::analyze::Analyzer;
 use midwatch_detect::detection::{Detection, RawInput};
 use midwatch_model::event::RawRecord;
 use midwatch_model::{App, Event, Finding, Identity, Inventory, Session, SessionState, Triage};
@@ -107,9 +107,7 @@ impl Pipeline {
         let (tx, rx) = mpsc::channel(queue_depth.max(1));
         let worker = Worker {
             store,
-            inventory,
-            stitcher,
-            detection,
+            analyzer: Analyzer::new(inventory, stitcher, detection),
             metrics,
         };
         let handle = std::thread::Builder::new()
@@ -162,9 +160,7 @@ fn open_findings(store: &dyn Store) -> Result<Vec<Finding>, StoreError> {
 
 struct Worker {
     store: Arc<dyn Store>,
-    inventory: Inventory,
-    stitcher: Stitcher,
-    detection: Detection,
+    analyzer: Analyzer,
     metrics: Arc<Metrics>,
 }
 
@@ -209,8 +205,7 @@ impl Worker {
                     let _ = reply.send(self.inventory(identities, apps));
                 }
                 Command::Sweep(now) => {
-                    self.stitcher.sweep(now);
-                    self.detection.sweep(now);
+                    self.analyzer.sweep(now);
                     self.flush_sessions();
                 }
                 Command::Triage { id, triage, reply } => {
@@ -222,20 +217,24 @@ impl Worker {
                     at,
                     reply,
                 } => {
-                    let changed = self.stitcher.set_state(&id, state, at);
+                    let changed = self.analyzer.stitcher.set_state(&id, state, at);
                     self.flush_sessions();
-                    let _ = reply.send(changed.then(|| self.stitcher.get(&id).cloned()).flatten());
+                    let _ = reply.send(
+                        changed
+                            .then(|| self.analyzer.stitcher.get(&id).cloned())
+                            .flatten(),
+                    );
                 }
             }
-            self.metrics.observe_stitcher(&self.stitcher);
-            self.metrics.observe_detection(&self.detection);
+            self.metrics.observe_stitcher(&self.analyzer.stitcher);
+            self.metrics.observe_detection(&self.analyzer.detection);
         }
         // Senders are gone: persist whatever changed last.
         self.flush_sessions();
     }
 
     fn flush_sessions(&mut self) {
-        let sessions = self.stitcher.take_dirty();
+        let sessions = self.analyzer.stitcher.take_dirty();
         if sessions.is_empty() {
             return;
         }
@@ -292,11 +291,6 @@ impl Worker {
             events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
             let mut opened = 0;
             for e in &mut events {
-                self.inventory.enrich(e);
-                let placed = self.stitcher.ingest(e);
-                if placed.opened {
-                    opened += 1;
-                }
                 let raw_input = e
                     .midwatch
                     .raw
@@ -307,16 +301,11 @@ impl Worker {
                         source: &r.source,
                         bytes: &r.bytes,
                     });
-                let session = placed
-                    .session_id
-                    .as_deref()
-                    .and_then(|id| self.stitcher.get(id));
-                let ctx = Context::new(e, session, &self.inventory);
-                for folded in self.detection.observe(&ctx, raw_input) {
-                    if let Some(sid) = &folded.finding.session_id {
-                        self.stitcher
-                            .add_finding(sid, folded.risk_delta, folded.new);
-                    }
+                let done = self.analyzer.analyze(e, raw_input);
+                if done.placement.opened {
+                    opened += 1;
+                }
+                for folded in done.findings {
                     match findings.iter_mut().find(|f| f.id == folded.finding.id) {
                         Some(f) => *f = folded.finding,
                         None => findings.push(folded.finding),
@@ -330,7 +319,7 @@ impl Worker {
             });
             all.append(&mut events);
         }
-        let sessions = self.stitcher.take_dirty();
+        let sessions = self.analyzer.stitcher.take_dirty();
         if let Err(e) = self.store.append(Batch {
             events: &all,
             sessions: &sessions,
@@ -350,7 +339,7 @@ impl Worker {
 
     /// Triage a finding: through the folder if it is held open there, else in the store.
     fn triage(&mut self, id: &str, triage: Triage) -> Result<Option<Finding>, String> {
-        let finding = match self.detection.triage(id, &triage) {
+        let finding = match self.analyzer.detection.triage(id, &triage) {
             Some(f) => f,
             None => match self.store.finding(id).map_err(|e| e.to_string())? {
                 Some(mut f) => {
@@ -373,7 +362,7 @@ impl Worker {
     }
 
     fn inventory(&mut self, identities: Vec<Identity>, apps: Vec<App>) -> Result<(), String> {
-        let mut next = self.inventory.clone();
+        let mut next = self.analyzer.inventory.clone();
         for i in &identities {
             next.upsert_identity(i.clone()).map_err(|e| e.to_string())?;
         }
@@ -384,7 +373,7 @@ impl Worker {
             .put_identities(&identities)
             .map_err(|e| e.to_string())?;
         self.store.put_apps(&apps).map_err(|e| e.to_string())?;
-        self.inventory = next;
+        self.analyzer.inventory = next;
         Ok(())
     }
 }
