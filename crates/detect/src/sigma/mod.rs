@@ -17,6 +17,7 @@ pub use error::LoadError;
 pub mod ast;
 pub(crate) mod compiled;
 pub mod condition;
+pub mod correlation;
 pub mod doc;
 pub mod engine;
 pub mod json;
