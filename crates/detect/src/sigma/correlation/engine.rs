@@ -235,6 +235,10 @@ impl Correlator {
                 .is_some_and(|c| !g.expired(&c.spec, now_ms))
         });
         self.stats.expired += (before - self.groups.len()) as u64;
+        // Give memory back after a peak of keys.
+        if self.groups.capacity() > 4 * self.groups.len().max(1024) {
+            self.groups.shrink_to(2 * self.groups.len());
+        }
     }
 
     /// Bytes of state held, number of keys, evictions, expiries and ignored matches.
@@ -358,20 +362,25 @@ impl Correlator {
     }
 
     /// Frees key slots: first groups whose window passed, then the least recently seen
-    /// sixteenth of the cap.
+    /// eighth of the cap. The table is then rebuilt at the cap's size: removals leave
+    /// tombstones that would otherwise make the table double while the number of keys
+    /// stays at the cap.
     fn make_room(&mut self) {
         self.sweep(self.watermark);
-        if self.groups.len() < self.max_keys {
-            return;
+        if self.groups.len() >= self.max_keys {
+            let mut by_age: Vec<(i64, u64)> =
+                self.groups.iter().map(|(&k, g)| (g.watermark, k)).collect();
+            let n = (self.max_keys / 8).clamp(1, by_age.len());
+            by_age.select_nth_unstable(n - 1);
+            for (_, key) in by_age.iter().take(n) {
+                self.groups.remove(key);
+            }
+            self.stats.evictions += n as u64;
         }
-        let mut by_age: Vec<(i64, u64)> =
-            self.groups.iter().map(|(&k, g)| (g.watermark, k)).collect();
-        let n = (self.max_keys / 16).clamp(1, by_age.len());
-        by_age.select_nth_unstable(n - 1);
-        for (_, key) in by_age.iter().take(n) {
-            self.groups.remove(key);
-        }
-        self.stats.evictions += n as u64;
+        let mut fresh =
+            HashMap::with_capacity_and_hasher(self.max_keys, foldhash::fast::FixedState::default());
+        fresh.extend(self.groups.drain());
+        self.groups = fresh;
     }
 }
 

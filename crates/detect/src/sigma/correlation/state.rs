@@ -7,7 +7,8 @@
 //! - `temporal_ordered`: the newest [`ORDERED_KEEP`] matches of each listed rule, each with
 //!   the start of the best ordered chain that ends in it;
 //!
-//! plus, for the count types, the event ids of the first [`HEAD`] matches of the window.
+//! plus, for the count types, the event ids of the first [`HEAD`] matches of the window (for
+//! `value_count`, of the first that brought a new value).
 
 use std::collections::VecDeque;
 use std::mem::size_of;
@@ -93,6 +94,8 @@ impl Ev {
 /// One kept match of a `temporal_ordered` step.
 #[derive(Debug, Clone)]
 struct Rec {
+    /// Position of the rule in the listed order.
+    step: u16,
     time: i64,
     /// Start time of the latest-starting ordered chain of the earlier steps ending here.
     start: i64,
@@ -123,7 +126,8 @@ enum State {
         slots: Box<[Option<Ev>]>,
     },
     Ordered {
-        steps: Box<[Vec<Rec>]>,
+        /// Sorted by (step, time).
+        recs: Vec<Rec>,
     },
 }
 
@@ -170,9 +174,7 @@ impl Group {
             CorrelationType::Temporal => State::Temporal {
                 slots: vec![None; spec.steps].into_boxed_slice(),
             },
-            CorrelationType::TemporalOrdered => State::Ordered {
-                steps: vec![Vec::new(); spec.steps].into_boxed_slice(),
-            },
+            CorrelationType::TemporalOrdered => State::Ordered { recs: Vec::new() },
         };
         Group {
             watermark: time,
@@ -200,7 +202,7 @@ impl Group {
             self.latched = false;
         }
         let kept = self.insert(spec, step, value, obs);
-        let count = self.count();
+        let count = self.count(spec);
         if !spec.condition.holds(count) {
             self.latched = false;
             return Outcome::Counted;
@@ -240,7 +242,7 @@ impl Group {
                     }
                 }
             }
-            State::Ordered { steps } => prune_ordered(steps, lo),
+            State::Ordered { recs } => prune_ordered(recs, lo),
         }
     }
 
@@ -250,7 +252,7 @@ impl Group {
             State::Count { times, .. } => times.is_empty(),
             State::Distinct { values, .. } => values.is_empty(),
             State::Temporal { slots } => slots.iter().all(Option::is_none),
-            State::Ordered { steps } => steps.iter().all(Vec::is_empty),
+            State::Ordered { recs } => recs.is_empty(),
         }
     }
 
@@ -262,8 +264,7 @@ impl Group {
                 insert_head(head, obs)
             }
             State::Distinct { values, head } => {
-                insert_value(values, value, obs.time, spec.saturation);
-                insert_head(head, obs)
+                insert_value(values, value, obs.time, spec.saturation) && insert_head(head, obs)
             }
             State::Temporal { slots } => match slots.get_mut(step) {
                 Some(slot) if slot.as_ref().is_none_or(|e| e.time <= obs.time) => {
@@ -272,17 +273,18 @@ impl Group {
                 }
                 _ => false,
             },
-            State::Ordered { steps } => insert_ordered(steps, step, obs),
+            State::Ordered { recs } => insert_ordered(recs, spec.steps, step, obs),
         }
     }
 
     /// The aggregate over the window.
-    fn count(&self) -> u64 {
+    fn count(&self, spec: &Spec) -> u64 {
+        let steps = spec.steps;
         let n = match &self.state {
             State::Count { times, .. } => times.len(),
             State::Distinct { values, .. } => values.len(),
             State::Temporal { slots } => slots.iter().flatten().count(),
-            State::Ordered { steps } => ordered_prefix(steps),
+            State::Ordered { recs } => ordered_prefix(recs, steps),
         };
         u64::try_from(n).unwrap_or(u64::MAX)
     }
@@ -301,8 +303,8 @@ impl Group {
             State::Temporal { slots } => {
                 items.extend(slots.iter().flatten().map(|e| (e.time, &e.ids[..])));
             }
-            State::Ordered { steps } => {
-                if let Some(rec) = best_chain_end(steps) {
+            State::Ordered { recs } => {
+                if let Some(rec) = best_chain_end(recs) {
                     items.push((rec.time, &rec.chain[..]));
                     items.push((rec.time, &rec.own[..]));
                 }
@@ -328,15 +330,8 @@ impl Group {
                 std::mem::size_of_val(&**slots)
                     + slots.iter().flatten().map(Ev::heap_bytes).sum::<usize>()
             }
-            State::Ordered { steps } => {
-                std::mem::size_of_val(&**steps)
-                    + steps
-                        .iter()
-                        .map(|recs| {
-                            recs.capacity() * size_of::<Rec>()
-                                + recs.iter().map(Rec::heap_bytes).sum::<usize>()
-                        })
-                        .sum::<usize>()
+            State::Ordered { recs } => {
+                recs.capacity() * size_of::<Rec>() + recs.iter().map(Rec::heap_bytes).sum::<usize>()
             }
         }
     }
@@ -356,20 +351,24 @@ fn insert_time(times: &mut VecDeque<i64>, time: i64, cap: usize) {
 }
 
 /// Counts a distinct value seen at `time`, keeping at most `cap` values (the most recently
-/// seen: they stay in the window longest).
-fn insert_value(values: &mut Vec<(u64, i64)>, value: u64, time: i64, cap: usize) {
+/// seen: they stay in the window longest). True when the value was not in the window.
+fn insert_value(values: &mut Vec<(u64, i64)>, value: u64, time: i64, cap: usize) -> bool {
     if let Some(entry) = values.iter_mut().find(|(v, _)| *v == value) {
         entry.1 = entry.1.max(time);
-        return;
+        return false;
     }
     if values.len() < cap {
         reserve_small(values.len(), values.capacity(), |n| values.reserve_exact(n));
         values.push((value, time));
-        return;
+        return true;
     }
     let oldest = values.iter_mut().min_by_key(|(_, t)| *t);
-    if let Some(entry) = oldest.filter(|(_, t)| *t < time) {
-        *entry = (value, time);
+    match oldest.filter(|(_, t)| *t < time) {
+        Some(entry) => {
+            *entry = (value, time);
+            true
+        }
+        None => false,
     }
 }
 
@@ -394,90 +393,112 @@ fn reserve_small(len: usize, capacity: usize, reserve_exact: impl FnOnce(usize))
 }
 
 /// Drops ordered matches at or before `lo` and chains that started there.
-fn prune_ordered(steps: &mut [Vec<Rec>], lo: i64) {
-    for recs in steps.iter_mut() {
-        recs.retain(|r| r.time > lo);
-        for rec in recs
-            .iter_mut()
-            .filter(|r| r.start != NO_START && r.start <= lo)
-        {
+fn prune_ordered(recs: &mut Vec<Rec>, lo: i64) {
+    recs.retain(|r| r.time > lo);
+    for rec in recs.iter_mut() {
+        if rec.step == 0 {
+            rec.start = rec.time; // the first listed rule starts its own chain
+        } else if rec.start != NO_START && rec.start <= lo {
             rec.start = NO_START;
             rec.chain = Box::new([]);
         }
     }
-    // The first step's matches start their own chains.
-    if let Some(first) = steps.first_mut() {
-        for rec in first.iter_mut() {
-            rec.start = rec.time;
-        }
-    }
 }
 
-/// Inserts a match of step `step` in time order, keeping the newest [`ORDERED_KEEP`], then
-/// recomputes the chains. True when the match was kept.
-fn insert_ordered(steps: &mut [Vec<Rec>], step: usize, obs: Obs<'_>) -> bool {
-    let Some(recs) = steps.get_mut(step) else {
+/// The index range of the matches of one step in `recs`.
+fn step_range(recs: &[Rec], step: u16) -> (usize, usize) {
+    (
+        recs.partition_point(|r| r.step < step),
+        recs.partition_point(|r| r.step <= step),
+    )
+}
+
+/// Inserts a match of step `step` in time order, keeping the newest [`ORDERED_KEEP`] of
+/// that step, then recomputes the chains. True when the match was kept.
+fn insert_ordered(recs: &mut Vec<Rec>, steps: usize, step: usize, obs: Obs<'_>) -> bool {
+    let Ok(step) = u16::try_from(step) else {
         return false;
     };
-    let at = recs.partition_point(|r| r.time <= obs.time);
-    if recs.len() >= ORDERED_KEEP && at == 0 {
-        return false;
+    let (from, to) = step_range(recs, step);
+    let at = from
+        + recs
+            .get(from..to)
+            .map_or(0, |r| r.partition_point(|r| r.time <= obs.time));
+    if to - from >= ORDERED_KEEP && at == from {
+        return false; // older than every kept match of a full step
     }
-    let start = if step == 0 { obs.time } else { NO_START };
     reserve_small(recs.len(), recs.capacity(), |n| recs.reserve_exact(n));
     recs.insert(
         at,
         Rec {
+            step,
             time: obs.time,
-            start,
+            start: if step == 0 { obs.time } else { NO_START },
             own: obs.ids.boxed(),
             chain: Box::new([]),
         },
     );
-    if recs.len() > ORDERED_KEEP {
-        recs.remove(0);
+    if to + 1 - from > ORDERED_KEEP {
+        recs.remove(from);
     }
-    link_chains(steps);
+    link_chains(recs, steps);
     true
 }
 
 /// For every kept match of step `s > 0`, the latest-starting chain through step `s - 1`
 /// that ends at or before it. A start once found is kept even if the match it came from
 /// was dropped since (it was real), so matches arriving in time order are chained exactly.
-fn link_chains(steps: &mut [Vec<Rec>]) {
-    for s in 1..steps.len() {
-        let (before, after) = steps.split_at_mut(s);
-        let (Some(prev), Some(recs)) = (before.last(), after.first_mut()) else {
-            continue;
-        };
-        for rec in recs.iter_mut() {
-            let best = prev
-                .iter()
-                .filter(|p| p.start != NO_START && p.time <= rec.time)
+fn link_chains(recs: &mut [Rec], steps: usize) {
+    for s in 1..u16::try_from(steps).unwrap_or(u16::MAX) {
+        let (prev_from, prev_to) = step_range(recs, s - 1);
+        let (from, to) = step_range(recs, s);
+        for i in from..to {
+            let Some(time) = recs.get(i).map(|r| r.time) else {
+                continue;
+            };
+            let best = (prev_from..prev_to)
+                .filter_map(|j| recs.get(j))
+                .filter(|p| p.start != NO_START && p.time <= time)
                 .max_by_key(|p| p.start);
-            if let Some(p) = best.filter(|p| p.start > rec.start) {
-                rec.start = p.start;
-                rec.chain = bounded(p.chain.iter().chain(p.own.iter()).map(|id| &**id));
+            let Some(improved) = best.filter(|p| recs.get(i).is_some_and(|r| p.start > r.start))
+            else {
+                continue;
+            };
+            let start = improved.start;
+            let chain = bounded(
+                improved
+                    .chain
+                    .iter()
+                    .chain(improved.own.iter())
+                    .map(|id| &**id),
+            );
+            if let Some(rec) = recs.get_mut(i) {
+                rec.start = start;
+                rec.chain = chain;
             }
         }
     }
 }
 
 /// Length of the longest ordered prefix of the listed rules matched in the window.
-fn ordered_prefix(steps: &[Vec<Rec>]) -> usize {
-    steps
-        .iter()
-        .take_while(|recs| recs.iter().any(|r| r.start != NO_START))
+fn ordered_prefix(recs: &[Rec], steps: usize) -> usize {
+    (0..steps)
+        .take_while(|&s| {
+            recs.iter()
+                .any(|r| usize::from(r.step) == s && r.start != NO_START)
+        })
         .count()
 }
 
 /// The match ending the longest ordered chain (the latest-starting one at that step).
-fn best_chain_end(steps: &[Vec<Rec>]) -> Option<&Rec> {
-    let n = ordered_prefix(steps);
-    steps
-        .get(n.checked_sub(1)?)?
+fn best_chain_end(recs: &[Rec]) -> Option<&Rec> {
+    let last_step = recs
         .iter()
         .filter(|r| r.start != NO_START)
+        .map(|r| r.step)
+        .max()?;
+    recs.iter()
+        .filter(|r| r.step == last_step && r.start != NO_START)
         .max_by_key(|r| (r.start, std::cmp::Reverse(r.time)))
 }
 
