@@ -756,4 +756,22 @@ fn sweep_drops_passed_windows_and_the_key_cap_evicts_the_oldest() {
     // The newest keys survived the flood and still count.
     let m = feed(&mut c, "r", T0 + 1_000 * S, "e", &[("user", "flood999")]);
     assert_eq!(m.len(), 1);
+
+    // One match far in the future does not make the cap wipe every other group.
+    let mut c = count_rule("gte: 2", "1h").with_max_keys(64);
+    feed(
+        &mut c,
+        "r",
+        T0 + 3_650 * 24 * 60 * MIN,
+        "future",
+        &[("user", "clock-skewed")],
+    );
+    for i in 0..100 {
+        feed(&mut c, "r", T0 + i * S, "e", &[("user", &format!("k{i}"))]);
+    }
+    let s = c.stats();
+    assert!(s.keys >= 64 - 8, "{s:?}");
+    assert_eq!(s.evictions, 101 - s.keys as u64, "{s:?}");
+    let m = feed(&mut c, "r", T0 + 100 * S, "e", &[("user", "k99")]);
+    assert_eq!(m.len(), 1);
 }

@@ -6,6 +6,43 @@
 //! sliding window. [`parse`] / [`parse_str`] load rules; a [`Correlator`] evaluates a set of
 //! them: it is fed [`BaseMatch`]es and answers [`CorrelationMatch`]es.
 //!
+//! ```
+//! use std::path::Path;
+//! use midwatch_detect::sigma::correlation::{parse_str, BaseMatch, Correlator};
+//!
+//! let yaml = "
+//! title: MFA fatigue
+//! level: high
+//! correlation:
+//!   type: event_count
+//!   rules: [mfa_push_denied]
+//!   group-by: [user]
+//!   timespan: 10m
+//!   condition: {gte: 3}
+//! ";
+//! let rules = parse_str(yaml, Path::new("mfa.yml"))
+//!     .into_iter()
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let mut correlator = Correlator::new(rules)?;
+//! let fields = |name: &str| (name == "user").then(|| "alice".to_string());
+//! let mut out = Vec::new();
+//! for (i, t) in [0, 60_000, 120_000].into_iter().enumerate() {
+//!     let event_id = format!("evt-{i}");
+//!     let m = BaseMatch {
+//!         rule_id: "mfa_push_denied",
+//!         rule_name: None,
+//!         time_ms: t,
+//!         event_id: &event_id,
+//!         field: &fields,
+//!     };
+//!     correlator.observe(&m, &mut out);
+//! }
+//! assert_eq!(out.len(), 1);
+//! assert_eq!(out[0].event_ids, ["evt-0", "evt-1", "evt-2"]);
+//! assert_eq!(out[0].group, [("user".to_string(), "alice".to_string())]);
+//! # Ok::<(), midwatch_detect::sigma::LoadError>(())
+//! ```
+//!
 //! # Supported
 //! - Types `event_count`, `value_count` (`condition.field`, one field or several whose value
 //!   combinations are counted), `temporal` and `temporal_ordered`. The extended types
@@ -31,8 +68,9 @@
 //!
 //! # Windows, late matches and re-arming
 //! Each group has its own window: the `timespan` that ends at the newest match counted in
-//! the group (so, for matches arriving in event-time order, the `timespan` before the current
-//! match). The condition is checked after each match the group counts.
+//! the group, `(newest - timespan, newest]` (so, for matches arriving in event-time order,
+//! the `timespan` before the current match; a match exactly `timespan` older is out). The
+//! condition is checked after each match the group counts.
 //! - A match that arrives out of order but falls inside its group's window is counted exactly
 //!   as if it had arrived in order. A match older than the window is ignored
 //!   ([`CorrelationStats::late`]); it never fails.
@@ -58,8 +96,10 @@
 //! per count group and [`EVIDENCE_MAX`] ids per match. Groups whose window has passed are
 //! dropped by [`Correlator::sweep`] and, when the key cap ([`DEFAULT_MAX_KEYS`],
 //! [`Correlator::with_max_keys`]) is reached, before the least recently seen are evicted
-//! ([`CorrelationStats::evictions`]). Time is event time throughout: a far-future
-//! timestamp moves its own group's window, no other group's.
+//! ([`CorrelationStats::evictions`]); the groups whose windows end first go first. Time is
+//! event time throughout and each group's window follows its own newest match: a match with
+//! a far-future timestamp moves its own group's window (later matches of that group look
+//! late), never another group's. Bounding event-time skew is the pipeline's job.
 //!
 //! # Error codes
 //! | code  | meaning |

@@ -67,9 +67,10 @@ pub struct CorrelationStats {
     pub bytes: usize,
     /// Groups held: (correlation rule, group key) pairs.
     pub keys: usize,
-    /// Groups dropped to stay under the key cap while their window was still open.
+    /// Groups dropped to stay under the key cap (those whose windows end first; with
+    /// regular [`Correlator::sweep`]s, these are groups whose window was still open).
     pub evictions: u64,
-    /// Groups dropped because their window had passed.
+    /// Groups dropped by [`Correlator::sweep`] because their window had passed.
     pub expired: u64,
     /// Matches ignored because they were older than their group's window.
     pub late: u64,
@@ -114,8 +115,6 @@ pub struct Correlator {
     groups: HashMap<u64, Group, foldhash::fast::FixedState>,
     keys_hasher: foldhash::quality::RandomState,
     max_keys: usize,
-    /// Newest event time fed.
-    watermark: i64,
     stats: CorrelationStats,
 }
 
@@ -171,7 +170,6 @@ impl Correlator {
             groups: HashMap::with_hasher(foldhash::fast::FixedState::default()),
             keys_hasher: foldhash::quality::RandomState::default(),
             max_keys: DEFAULT_MAX_KEYS,
-            watermark: i64::MIN,
             stats: CorrelationStats::default(),
         })
     }
@@ -204,7 +202,6 @@ impl Correlator {
     /// Feeds one base-rule match; pushes the correlation matches it completes, including
     /// those of correlations chained on top of them.
     pub fn observe(&mut self, m: &BaseMatch<'_>, out: &mut Vec<CorrelationMatch>) {
-        self.watermark = self.watermark.max(m.time_ms);
         let mut targets: Vec<Target> = Vec::new();
         for reference in [Some(m.rule_id), m.rule_name].into_iter().flatten() {
             for &t in self.base.get(reference).into_iter().flatten() {
@@ -361,21 +358,30 @@ impl Correlator {
         }
     }
 
-    /// Frees key slots: first groups whose window passed, then the least recently seen
-    /// eighth of the cap. The table is then rebuilt at the cap's size: removals leave
-    /// tombstones that would otherwise make the table double while the number of keys
-    /// stays at the cap.
+    /// Frees key slots: evicts the eighth of the cap whose windows end first. The table is then rebuilt
+    /// at the cap's size: removals leave tombstones that would otherwise make the table
+    /// double while the number of keys stays at the cap.
+    ///
+    /// Groups are ranked by their own window, not swept by the newest time seen overall,
+    /// so that one match with a far-future timestamp cannot expire every other group.
     fn make_room(&mut self) {
-        self.sweep(self.watermark);
-        if self.groups.len() >= self.max_keys {
-            let mut by_age: Vec<(i64, u64)> =
-                self.groups.iter().map(|(&k, g)| (g.watermark, k)).collect();
-            let n = (self.max_keys / 8).clamp(1, by_age.len());
-            by_age.select_nth_unstable(n - 1);
-            for (_, key) in by_age.iter().take(n) {
-                self.groups.remove(key);
+        let rules = &self.rules;
+        let mut by_end: Vec<(i64, u64)> = self
+            .groups
+            .iter()
+            .map(|(&k, g)| {
+                let span = rules.get(g.rule as usize).map_or(0, |c| c.spec.span);
+                (g.watermark.saturating_add(span), k)
+            })
+            .collect();
+        let n = (self.max_keys / 8).clamp(1, by_end.len().max(1));
+        if by_end.len() >= n {
+            by_end.select_nth_unstable(n - 1);
+        }
+        for (_, key) in by_end.iter().take(n) {
+            if self.groups.remove(key).is_some() {
+                self.stats.evictions += 1;
             }
-            self.stats.evictions += n as u64;
         }
         let mut fresh =
             HashMap::with_capacity_and_hasher(self.max_keys, foldhash::fast::FixedState::default());
