@@ -303,6 +303,44 @@ fn c0001_not_yaml() {
 }
 
 #[test]
+fn c0001_nesting_too_deep_for_the_loader() {
+    // Deep block nesting would overflow the YAML loader's stack: refused up front.
+    let deep: String = (0..5_000)
+        .map(|i| format!("{}- \n", " ".repeat(i + 1)))
+        .collect();
+    let all = parse_str(
+        &format!("title: t\ncorrelation:\n{deep}"),
+        Path::new("rule.yml"),
+    );
+    let e = all[0].as_ref().unwrap_err();
+    assert_eq!((e.code, e.line, e.column), ("C0001", 129, 130), "{e}");
+    let compact = format!("title: t\ncorrelation:\n  {}x\n", "- ".repeat(10_000));
+    let e = parse_str(&compact, Path::new("rule.yml"))
+        .remove(0)
+        .unwrap_err();
+    assert_eq!((e.code, e.line), ("C0001", 3), "{e}");
+    // Deep flow nesting is refused by the loader itself.
+    let flow = format!(
+        "title: t\ncorrelation: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert_eq!(
+        parse_str(&flow, Path::new("rule.yml"))[0]
+            .as_ref()
+            .unwrap_err()
+            .code,
+        "C0001"
+    );
+    // Long runs of dashes in text are no nesting.
+    let rule = format!(
+        "title: t\ndescription: |\n  {}\ncorrelation:\n  type: temporal\n  rules: [a]\n  timespan: 1m\n",
+        "-".repeat(500)
+    );
+    assert!(parse_str(&rule, Path::new("rule.yml"))[0].is_ok());
+}
+
+#[test]
 fn c0002_not_a_mapping() {
     err("title: t\ncorrelation: 5\n", "C0002", 2, 14);
     err("title: t\ncorrelation:\n  - type\n", "C0002", 3, 3);

@@ -104,7 +104,7 @@
 //! # Error codes
 //! | code  | meaning |
 //! |-------|---------|
-//! | C0001 | the text is not valid YAML ([`parse_str`]) |
+//! | C0001 | the text is not valid YAML, or nests deeper than [`MAX_NESTING`] levels ([`parse_str`]) |
 //! | C0002 | the document or a section that must be a mapping is not one |
 //! | C0003 | a required key is missing (`title`, `correlation`, `type`, `rules`, `timespan`, `condition` for count types) |
 //! | C0004 | a value has the wrong type (string, list of strings, boolean) |
@@ -129,7 +129,7 @@ mod rule;
 mod state;
 
 pub use engine::{BaseMatch, CorrelationMatch, CorrelationStats, Correlator, DEFAULT_MAX_KEYS};
-pub use parse::{MAX_THRESHOLD, parse, parse_str, parse_timespan};
+pub use parse::{MAX_NESTING, MAX_THRESHOLD, parse, parse_str, parse_timespan};
 pub use rule::{
     CompareOp, Condition, CorrelationMeta, CorrelationRule, CorrelationType, FieldAlias, RuleRef,
 };

@@ -16,6 +16,12 @@ use crate::sigma::LoadError;
 /// timestamp or value hash per unit), so this bounds the state of one group.
 pub const MAX_THRESHOLD: u64 = 10_000;
 
+/// Deepest block nesting a text may have, measured as the indentation plus `- `/`? `
+/// markers that open a line. The YAML loader recurses per level and would overflow the
+/// stack on a few thousand; rules need about ten. (Flow collections are limited to 255
+/// levels by the loader itself.)
+pub const MAX_NESTING: usize = 128;
+
 /// Longest title the specification allows, in characters.
 const MAX_TITLE: usize = 256;
 
@@ -43,8 +49,12 @@ pub fn parse(doc: &MarkedYaml<'_>, file: &Path) -> Result<CorrelationRule, LoadE
 /// Parses every document of a multi-document YAML text that has a `correlation` key;
 /// documents without one (single-event rules, filters) are skipped.
 ///
-/// Text that is not valid YAML gives a single `C0001` error.
+/// Text that is not valid YAML, or nests deeper than [`MAX_NESTING`], gives a single
+/// `C0001` error.
 pub fn parse_str(text: &str, file: &Path) -> Vec<Result<CorrelationRule, LoadError>> {
+    if let Err(e) = check_nesting(text, file) {
+        return vec![Err(e)];
+    }
     let docs = match MarkedYaml::load_from_str(text) {
         Ok(docs) => docs,
         Err(e) => {
@@ -61,6 +71,42 @@ pub fn parse_str(text: &str, file: &Path) -> Vec<Result<CorrelationRule, LoadErr
         .filter(|doc| get(doc, "correlation").is_some())
         .map(|doc| parse(doc, file))
         .collect()
+}
+
+/// `C0001` when a line opens deeper than [`MAX_NESTING`] levels of block nesting.
+pub(crate) fn check_nesting(text: &str, file: &Path) -> Result<(), LoadError> {
+    for (n, line) in text.lines().enumerate() {
+        let depth = block_prefix(line);
+        if depth > MAX_NESTING {
+            return Err(LoadError {
+                file: file.to_path_buf(),
+                line: n + 1,
+                column: depth + 1,
+                code: "C0001",
+                message: format!("nested deeper than {MAX_NESTING} levels"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Columns of indentation and of `- ` / `? ` markers at the start of a line: an upper
+/// bound of the nesting levels the line opens (a run like `-----` stops it).
+fn block_prefix(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        let marker = matches!(b, b'-' | b'?')
+            && bytes
+                .get(at + 1)
+                .is_none_or(|&next| next == b' ' || next == b'\t');
+        if b == b' ' || b == b'\t' || marker {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    at
 }
 
 /// The value under `key` in a mapping node.
