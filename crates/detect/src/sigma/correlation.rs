@@ -94,9 +94,9 @@
 //! probability about 2⁻⁶⁴ per pair. Counts keep at most one timestamp per unit of the
 //! largest threshold, distinct values one hash per unit, evidence at most [`HEAD`] matches
 //! per count group and [`EVIDENCE_MAX`] ids per match. Groups whose window has passed are
-//! dropped by [`Correlator::sweep`] and, when the key cap ([`DEFAULT_MAX_KEYS`],
-//! [`Correlator::with_max_keys`]) is reached, before the least recently seen are evicted
-//! ([`CorrelationStats::evictions`]); the groups whose windows end first go first. Time is
+//! dropped by [`Correlator::sweep`] (call it as event time advances). When the key cap
+//! ([`DEFAULT_MAX_KEYS`], [`Correlator::with_max_keys`]) is reached, an eighth of the cap is
+//! evicted, the groups whose windows end first ([`CorrelationStats::evictions`]). Time is
 //! event time throughout and each group's window follows its own newest match: a match with
 //! a far-future timestamp moves its own group's window (later matches of that group look
 //! late), never another group's. Bounding event-time skew is the pipeline's job.

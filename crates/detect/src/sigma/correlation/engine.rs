@@ -52,7 +52,8 @@ pub struct CorrelationMatch {
     pub event_ids: Vec<String>,
     /// The aggregate that met the condition: the count of matches (`event_count`), of
     /// distinct values (`value_count`), or of listed rules matched (`temporal`; for
-    /// `temporal_ordered`, of the ordered prefix matched).
+    /// `temporal_ordered`, of the ordered prefix matched). Counts are kept up to one more
+    /// than the condition's largest bound, so a larger count reads as that.
     pub value: u64,
     /// Whether this match should become an alert of its own: false when every
     /// correlation referencing this rule has `generate: false`.
@@ -175,7 +176,8 @@ impl Correlator {
     }
 
     /// The same correlator holding at most `max_keys` groups (at least one); beyond that
-    /// the groups whose window passed go first, then those seen least recently.
+    /// the groups whose windows end first (ended ones, then the least recently seen) are
+    /// evicted.
     #[must_use]
     pub fn with_max_keys(mut self, max_keys: usize) -> Correlator {
         self.max_keys = max_keys.max(1);
