@@ -16,6 +16,7 @@ pub mod analyze;
 pub mod builtin;
 pub mod detection;
 pub mod findings;
+pub mod geo;
 pub mod sigma;
 
 use midwatch_model::{App, Event, Identity, Inventory, Session, Severity};
