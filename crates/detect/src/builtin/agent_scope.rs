@@ -6,7 +6,8 @@
 //! - an app not in `apps` (an empty list approves every app);
 //! - an action not in `actions` (an empty list approves every action; ending a session —
 //!   `always_allowed_actions` — is always fine);
-//! - a session older than `max_session_lifetime_s`, or a credential issued for longer than
+//! - a session (or its credential, when the source says when it was issued) older than
+//!   `max_session_lifetime_s`, or a credential issued for longer than
 //!   that (the token itself outlives what was approved; OWASP NHI7).
 //!
 //! One alert per session per distinct breach (each app, each action, the lifetime), so an
@@ -152,7 +153,14 @@ fn breaches(cfg: &Config, scope: &ApprovedScope, ctx: &Context<'_>) -> Vec<Breac
         let max_ms = i64::try_from(max_s)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
-        let age = ctx.session.map(|s| e.time.saturating_sub(s.started));
+        // The session's age, or the credential's when the source says when it was issued
+        // (a token lives on across the sessions that idle gaps split it into).
+        let created = e.session_ref().and_then(|r| r.created_time);
+        let started = match (ctx.session.map(|s| s.started), created) {
+            (Some(s), Some(c)) => Some(s.min(c)),
+            (s, c) => s.or(c),
+        };
+        let age = started.map(|s| e.time.saturating_sub(s));
         let issued = e
             .session_ref()
             .and_then(|r| Some(r.expiration_time?.saturating_sub(r.created_time?)));

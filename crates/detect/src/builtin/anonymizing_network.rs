@@ -98,6 +98,11 @@ impl AnonymizingNetwork {
             return None;
         }
         let mut flags = net.anonymity;
+        // `is_anonymous` sums up the specific flags (MaxMind sets it with any of them), so
+        // it counts on its own only when no specific flag explains it.
+        if flags.tor || flags.vpn || flags.proxy || flags.hosting {
+            flags.anonymous = false;
+        }
         if !matches!(kind, None | Some(IdentityKind::Human)) {
             flags.hosting = false;
         }

@@ -92,19 +92,20 @@ fn toml_error(text: &str, file: &str, key: Option<String>, e: &toml::de::Error) 
     let line = e.span().map(|s| line_of(text, s.start));
     let mut message = e.message().trim().to_string();
     let mut key = key;
-    // An unknown table at the top is an unknown detector.
-    if key.is_none()
-        && let Some(name) = unknown_field(&message)
-    {
-        message = format!(
-            "unknown detector `{name}`; the built-in detectors are {}",
-            super::NAMES.join(", ")
-        );
-        key = Some(name);
-    } else if let (Some(k), Some(name)) = (&key, unknown_field(&message))
-        && !k.ends_with(&name)
-    {
-        key = Some(format!("{k}.{name}"));
+    if let Some(name) = unknown_field(&message) {
+        let full = match key {
+            Some(k) if k.ends_with(name.as_str()) => k,
+            Some(k) => format!("{k}.{name}"),
+            None => name.clone(),
+        };
+        // An unknown table at the top is an unknown detector.
+        if !full.contains('.') {
+            message = format!(
+                "unknown detector `{name}`; the built-in detectors are {}",
+                super::NAMES.join(", ")
+            );
+        }
+        key = Some(full);
     }
     ConfigError {
         file: file.to_string(),

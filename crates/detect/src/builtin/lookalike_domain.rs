@@ -329,13 +329,24 @@ impl Known {
     }
 }
 
+/// Whether `host` holds `domain` between label or word boundaries (`okta.com.evil.io`,
+/// `github.com-login.io`, `secure-github.com.io`).
+fn embeds(host: &str, domain: &str) -> bool {
+    let boundary = |c: Option<char>| c.is_none_or(|c| c == '.' || c == '-');
+    host.match_indices(domain).any(|(i, m)| {
+        let before = host.get(..i).and_then(|h| h.chars().next_back());
+        let after = host.get(i + m.len()..).and_then(|h| h.chars().next());
+        boundary(before) && boundary(after)
+    })
+}
+
 /// Why `host` (normalized, not owned by any known domain) imitates `k`, if it does.
 fn imitation(host: &str, k: &Known, max_distance: usize) -> Option<String> {
     if k.brand.is_empty() {
         return None;
     }
-    if host.contains(&k.domain) {
-        return Some(format!("embeds the real domain {}", k.domain));
+    if embeds(host, &k.registrable) {
+        return Some(format!("embeds the real domain {}", k.registrable));
     }
     let reg = registrable(host);
     let mut labels: Vec<String> = host.split('.').map(unicode_label).collect();
