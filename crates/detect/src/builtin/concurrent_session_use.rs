@@ -4,8 +4,9 @@
 //! device A, then device B, then A again, with A's return within `window_s` of its last
 //! event, both copies are live at once — the victim still working while someone else uses
 //! the stolen cookie (ATT&CK T1550.004). Devices are told apart by device id, else user
-//! agent. A session that moves to another device and stays there, or a laptop changing
-//! networks, does not alternate and does not fire. One alert per session per device pair.
+//! agent, within each source's events (one source's device ids mean nothing to another). A
+//! session that moves to another device and stays there, or a laptop changing networks,
+//! does not alternate and does not fire. One alert per session per device pair.
 
 use super::Detector;
 use super::common::{Draft, HeapSize, Keyed, alert, app_name, device_of, identity_id};
@@ -150,7 +151,14 @@ impl Detector for ConcurrentSessionUse {
         let window = i64::try_from(self.cfg.window_s)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
-        let st = self.sessions.entry(&session.id, e.time);
+        // Device ids are only comparable within one source, so each source's view of the
+        // session is followed on its own.
+        let key = format!(
+            "{}\u{0}{}",
+            session.id,
+            e.metadata.log_name.as_deref().unwrap_or("")
+        );
+        let st = self.sessions.entry(&key, e.time);
         let idx = st.origin(device, e.uid());
         let previous = st.current.filter(|p| *p != idx);
         // Switching back to a device used moments ago, with another device in between.

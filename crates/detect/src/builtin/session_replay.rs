@@ -6,7 +6,8 @@
 //! (another AS or country than the baseline; another address when neither is known), its
 //! cookie or token has been lifted and replayed elsewhere (ATT&CK T1539 → T1550.004). A
 //! laptop changing networks keeps its device, and a person on two devices has two sessions,
-//! so neither fires. One alert per session per new device.
+//! so neither fires. Device fingerprints are compared only between events of the source that
+//! opened the session. One alert per session per new device.
 
 use super::Detector;
 use super::common::{Draft, HeapSize, Keyed, Net, alert, app_name, identity_id, is_login};
@@ -110,6 +111,11 @@ impl Detector for SessionReplay {
         if st.baseline_event.is_none() || (login && !st.baseline_is_login) {
             st.baseline_event = Some(e.uid().to_string());
             st.baseline_is_login = login;
+        }
+        // Device ids are only comparable within one source (a sensor's id is not an IdP's
+        // device hash), so only events of the source that opened the session are compared.
+        if e.metadata.log_name.as_deref() != Some(session.source.as_str()) {
+            return;
         }
         let Some((device, base_device)) = devices(e, &session.baseline) else {
             return;

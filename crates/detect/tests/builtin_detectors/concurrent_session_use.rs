@@ -91,6 +91,28 @@ fn two_devices_in_their_own_sessions_are_not_concurrent() {
 }
 
 #[test]
+fn device_ids_of_different_sources_do_not_alternate() {
+    let mut h = Harness::new(NAME, "");
+    // Audit records without a session of their own join Alice's by identity and app.
+    let idp = |at, id: &str| {
+        Ev::new("navigate", at, id)
+            .who("alice@example.com")
+            .app("salesforce.com")
+            .device("okta-dt-hash")
+            .net(LISBON)
+            .source("okta")
+    };
+    let alerts = h.feed_all([
+        ev(0, "a", "dev-laptop"),
+        idp(30, "b"),
+        ev(60, "c", "dev-laptop"),
+        idp(90, "d"),
+    ]);
+    assert!(alerts.is_empty(), "{alerts:?}");
+    assert_eq!(h.stitcher.len(), 1, "the records joined the session");
+}
+
+#[test]
 fn state_is_bounded() {
     assert_bounded(NAME, |i, at| {
         vec![

@@ -130,6 +130,28 @@ fn two_devices_in_two_sessions_are_not_replay() {
 }
 
 #[test]
+fn device_ids_of_another_source_are_not_compared() {
+    let mut h = h();
+    let idp = |at, id: &str| {
+        // No session of its own: it joins Alice's session by identity and app.
+        Ev::new("mfa_challenge", at, id)
+            .who("alice@example.com")
+            .app("github.com")
+            .device("okta-dt-hash-77")
+            .net(AMSTERDAM)
+            .source("okta")
+    };
+    let alerts = h.feed_all([
+        alice("login", 0, "a1").auth("sso", true),
+        idp(30, "o1"),
+        alice("navigate", 60, "a2"),
+        idp(90, "o2"),
+    ]);
+    assert!(alerts.is_empty(), "{alerts:?}");
+    assert_eq!(h.stitcher.len(), 1, "the records joined the session");
+}
+
+#[test]
 fn token_sessions_replayed_by_user_agent_and_network() {
     let mut h = h();
     let bot = |at, id: &str| {

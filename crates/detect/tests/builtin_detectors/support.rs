@@ -29,7 +29,7 @@ pub const TOKYO: (&str, u32, &str, f64, f64) = ("106.72.7.8", 2516, "JP", 35.68,
 
 /// One sensor event under construction.
 #[derive(Debug, Clone)]
-pub struct Ev(serde_json::Map<String, Value>);
+pub struct Ev(serde_json::Map<String, Value>, Option<&'static str>);
 
 impl Ev {
     /// An event of sensor `type` at `at_s` seconds after [`T0`], with id `id`.
@@ -38,7 +38,7 @@ impl Ev {
         m.insert("id".into(), json!(id));
         m.insert("ts".into(), json!(T0 + at_s * 1000));
         m.insert("type".into(), json!(kind));
-        Ev(m)
+        Ev(m, None)
     }
 
     fn set(mut self, key: &str, v: Value) -> Ev {
@@ -130,12 +130,23 @@ impl Ev {
         self.set("resource", json!({"type": kind, "id": "r-1"}))
     }
 
+    /// Present the event as read by another source (as an audit record joined to the
+    /// session would be).
+    pub fn source(mut self, name: &'static str) -> Ev {
+        self.1 = Some(name);
+        self
+    }
+
     /// The event after the sensor source.
     pub fn event(&self) -> Event {
         let line = Value::Object(self.0.clone()).to_string();
         let mut out = normalize_bytes(&Sensor, line.as_bytes(), &Limits::default());
         assert!(out.rejects.is_empty(), "{line}: {:?}", out.rejects);
-        out.events.remove(0)
+        let mut e = out.events.remove(0);
+        if let Some(source) = self.1 {
+            e.metadata.log_name = Some(source.to_string());
+        }
+        e
     }
 }
 
