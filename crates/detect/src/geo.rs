@@ -261,7 +261,8 @@ impl GeoInfo {
         a.proxy |= b.proxy;
     }
 
-    /// The record in the GeoIP2 City / ASN / Anonymous IP layout [`GeoDb`] reads back.
+    /// The record in the GeoIP2 City / ASN / Anonymous IP layout [`GeoDb`] reads back. As in
+    /// MaxMind's data, `is_anonymous` is set whenever any specific flag is.
     pub fn to_mmdb(&self) -> MmdbValue {
         let mut m = BTreeMap::new();
         if let Some(c) = &self.country {
