@@ -1,6 +1,7 @@
 //! The `midwatch` binary: parses arguments, wires the crates together and maps errors to
 //! exit codes (0 ok, 1 rejected input or findings where asked, 2 usage or config error).
 
+mod detect;
 mod progress;
 
 use anyhow::Context;
@@ -39,6 +40,13 @@ enum Command {
     Simulate(SimulateArgs),
     /// Ship log files to a running server, once or following a directory.
     Ingest(IngestArgs),
+    /// Run detection over files: findings (OCSF Detection Finding NDJSON) on stdout.
+    Detect(detect::DetectArgs),
+    /// Check rule directories, or run their examples.
+    #[command(subcommand)]
+    Rules(detect::RulesCommand),
+    /// Detect over a simulation and score findings against its labels.
+    Score(detect::ScoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +167,9 @@ fn main() -> ExitCode {
         Command::Normalize(args) => normalize(args),
         Command::Simulate(args) => simulate(args),
         Command::Ingest(args) => ingest(args),
+        Command::Detect(args) => detect::detect(args),
+        Command::Rules(cmd) => detect::rules(cmd),
+        Command::Score(args) => detect::score(args),
     };
     match result {
         Ok(code) => code,

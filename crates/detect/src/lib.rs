@@ -17,6 +17,7 @@ pub mod builtin;
 pub mod detection;
 pub mod findings;
 pub mod geo;
+pub mod rules;
 pub mod sigma;
 
 use midwatch_model::{App, Event, Identity, Inventory, Session, Severity};

@@ -186,7 +186,21 @@ impl Config {
             window_ms,
             ..Default::default()
         };
-        Ok(midwatch_detect::detection::Detection::new(Vec::new(), fold))
+        let rules = midwatch_detect::rules::RuleSet::load(&midwatch_detect::rules::RuleOptions {
+            pack: d.pack,
+            dirs: d.rules.clone(),
+            placeholders: d.placeholders.clone(),
+            geoip: d.geoip.clone(),
+        })
+        .map_err(|e| ConfigError(format!("`detect`: {e}")))?;
+        for r in rules.report() {
+            if let midwatch_detect::rules::RuleStatus::Unsupported(e) = &r.status {
+                tracing::warn!(rule = %e, "rule not loaded");
+            }
+        }
+        rules
+            .detection(fold)
+            .map_err(|e| ConfigError(format!("`detect`: {e}")))
     }
 }
 

@@ -31,7 +31,8 @@ const TTL_MS: i64 = 24 * 3_600_000;
 pub struct Config {
     /// Run the detector.
     pub enabled: bool,
-    /// Alert severity.
+    /// Alert severity. Low by default: a policy gap to review rather than an attack in
+    /// progress; raise it where sensitive work without MFA must page someone.
     pub severity: Severity,
     /// How long a strong authentication covers sensitive actions, seconds.
     pub strong_auth_max_age_s: u64,
@@ -52,7 +53,7 @@ impl Default for Config {
         let strings = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect();
         Config {
             enabled: true,
-            severity: Severity::Medium,
+            severity: Severity::Low,
             strong_auth_max_age_s: 8 * 3600,
             sensitive_actions: strings(&[
                 "privilege_grant",

@@ -28,7 +28,7 @@ fn export_in_a_session_that_never_used_mfa_fires_once() {
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     assert_eq!(a.rule, "midwatch.builtin.sensitive_without_strong_auth");
-    assert_eq!(a.severity, Severity::Medium);
+    assert_eq!(a.severity, Severity::Low);
     assert_eq!(a.evidence, ["l", "x"]);
     assert!(
         a.summary.contains("never used MFA") && a.summary.contains("sso"),

@@ -175,6 +175,26 @@ impl Correlator {
         })
     }
 
+    /// A correlator with no rules: every base match passes through untouched.
+    pub fn empty() -> Correlator {
+        Correlator {
+            rules: Vec::new(),
+            base: HashMap::new(),
+            chained: Vec::new(),
+            referenced: Vec::new(),
+            base_generate: HashMap::new(),
+            groups: HashMap::with_hasher(foldhash::fast::FixedState::default()),
+            keys_hasher: foldhash::quality::RandomState::default(),
+            max_keys: DEFAULT_MAX_KEYS,
+            stats: CorrelationStats::default(),
+        }
+    }
+
+    /// Whether some correlation lists the base rule with this id or name.
+    pub fn wants(&self, rule_id: &str, rule_name: Option<&str>) -> bool {
+        self.base.contains_key(rule_id) || rule_name.is_some_and(|n| self.base.contains_key(n))
+    }
+
     /// The same correlator holding at most `max_keys` groups (at least one); beyond that
     /// the groups whose windows end first (ended ones, then the least recently seen) are
     /// evicted.
