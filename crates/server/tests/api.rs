@@ -896,3 +896,91 @@ async fn findings_are_served_as_ocsf_and_triaged_with_who_and_when() {
     assert_eq!(status, 404);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn simulated_attacks_become_findings_that_raise_session_risk() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), |_| {}).await;
+    let out = midwatch_sim::simulate(&midwatch_sim::SimConfig {
+        seed: 21,
+        users: 12,
+        hours: 24,
+        ..midwatch_sim::SimConfig::default()
+    });
+    let inv = serde_json::to_string(&out.inventory.identities).unwrap();
+    assert_eq!(srv.post("/v1/identities", inv).await.0, 200);
+    let apps = serde_json::to_string(&out.inventory.apps).unwrap();
+    assert_eq!(srv.post("/v1/apps", apps).await.0, 200);
+    for chunk in out.events.chunks(2000) {
+        let (status, body, _) = srv.post("/v1/events", chunk.join("\n")).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let labels: Vec<midwatch_sim::label::Label> = out
+        .labels
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!labels.is_empty());
+    let attack_events: std::collections::HashSet<&str> = labels
+        .iter()
+        .flat_map(|l| l.event_ids.iter().map(String::as_str))
+        .collect();
+
+    let (status, body) = srv.get("/v1/findings?min_severity=high&limit=1000").await;
+    assert_eq!(status, 200, "{body}");
+    let findings = body["findings"].as_array().unwrap();
+    assert!(
+        !findings.is_empty(),
+        "no high finding on a day with attacks"
+    );
+    for f in findings {
+        let evidence: Vec<&str> = f["finding_info"]["related_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap())
+            .collect();
+        assert!(
+            evidence.iter().any(|e| attack_events.contains(e)),
+            "high finding outside the labelled attacks: {f}"
+        );
+    }
+    // The finding's session shows it on its timeline, with raised risk.
+    let with_session = findings
+        .iter()
+        .find(|f| f["actor"]["session"]["uid"].is_string())
+        .unwrap();
+    let sid = with_session["actor"]["session"]["uid"].as_str().unwrap();
+    let (status, body) = srv.get(&format!("/v1/sessions/{sid}?limit=5")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["session"]["risk"].as_u64().unwrap() >= 40,
+        "{}",
+        body["session"]
+    );
+    assert!(body["session"]["findings"].as_u64().unwrap() >= 1);
+    let on_timeline = body["findings"].as_array().unwrap();
+    assert!(
+        on_timeline
+            .iter()
+            .any(|f| f["finding_info"]["uid"] == with_session["finding_info"]["uid"])
+    );
+    let metrics = srv
+        .client
+        .get(format!("{}/metrics", srv.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let opened: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("midwatch_findings_opened_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(opened >= findings.len() as u64);
+    assert!(metrics.contains("midwatch_detect_state_bytes{detector=\"correlations\"}"));
+    srv.stop().await;
+}
