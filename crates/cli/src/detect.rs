@@ -120,7 +120,8 @@ impl RulesCheckArgs {
 pub struct ScoreArgs {
     #[command(flatten)]
     rules: RuleArgs,
-    /// A directory written by `midwatch simulate` (events.ndjson, labels.ndjson, inventory.json).
+    /// A directory written by `midwatch simulate` (events.ndjson, labels.ndjson,
+    /// inventory.json, and detectors.toml, which is applied).
     dir: PathBuf,
     /// Print the score as JSON.
     #[arg(long)]
@@ -304,7 +305,11 @@ fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `midwatch score DIR`: detect over a simulation and score against its labels.
-pub fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
+pub fn score(mut args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    // The simulated organisation's own detector settings (its known VPN egress).
+    if args.dir.join("detectors.toml").is_file() {
+        args.rules.dirs.push(args.dir.clone());
+    }
     let rules = args.rules.load()?;
     let inventory = read_inventory(Some(&args.dir.join("inventory.json")))?;
     let labels_path = args.dir.join("labels.ndjson");

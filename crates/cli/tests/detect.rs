@@ -221,8 +221,8 @@ fn rules_test_runs_the_pack_examples_and_fails_on_a_wrong_one() {
     assert_eq!(pack.status.code(), Some(0), "{}", text(&pack.stdout));
     let summary = text(&pack.stdout);
     assert!(summary.contains("failed 0"), "{summary}");
-    let wrong = OKTA_RULE.to_string()
-        + "examples:\n    match:\n        - {eventType: user.session.end}\n";
+    let wrong =
+        OKTA_RULE.to_string() + "examples:\n    match:\n        - {eventType: user.session.end}\n";
     let rules = rule_dir(&[("wrong.yml", &wrong)]);
     let out = midwatch(&["rules", "test", path(rules.path())]);
     assert_eq!(out.status.code(), Some(1));

@@ -140,8 +140,20 @@ fn run(cfg: &SimConfig) -> (SimOutput, u64) {
     )
 }
 
-/// Run the simulation and write `events.ndjson`, `labels.ndjson` and `inventory.json` into
-/// `out` (created if missing).
+/// What a security team of the simulated organisation would put in its `detectors.toml`:
+/// the corporate VPN egress, so moving onto it is not taken for travel.
+pub fn detectors_toml() -> String {
+    let [a, b] = catalog::VPN.prefix;
+    format!(
+        "# Known egress of the simulated organisation: its corporate VPN ({}).\n\
+         [impossible_travel]\nallow_cidrs = [\"{a}.{b}.0.0/16\"]\nallow_asns = [{}]\n",
+        catalog::VPN.org,
+        catalog::VPN.asn
+    )
+}
+
+/// Run the simulation and write `events.ndjson`, `labels.ndjson`, `inventory.json` and
+/// `detectors.toml` ([`detectors_toml`]) into `out` (created if missing).
 pub fn write_dir(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
     let (sim, sessions) = run(cfg);
     let io = |path: &Path| {
@@ -155,6 +167,8 @@ pub fn write_dir(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
     let mut text = serde_json::to_string_pretty(&sim.inventory)?;
     text.push('\n');
     std::fs::write(&inv_path, text).map_err(io(&inv_path))?;
+    let det_path = out.join("detectors.toml");
+    std::fs::write(&det_path, detectors_toml()).map_err(io(&det_path))?;
     Ok(SimSummary {
         events: sim.events.len(),
         labels: sim.labels.len(),

@@ -478,9 +478,11 @@ fn session(
     let until = end.min(win.end);
     let mean = 80 * SEC;
     if roam {
-        // Halfway through, the laptop changes networks (home Wi-Fi to VPN or back): same
-        // device, same browser, new address — a benign look-alike of a replayed session.
-        let other = if net.ip == p.home.ip {
+        // Halfway through, the laptop changes networks (home Wi-Fi to VPN or back; on the
+        // road, hotel Wi-Fi to VPN): same device, same browser, new address — a benign
+        // look-alike of a replayed session.
+        let travelling = net.city != p.home.city;
+        let other = if net.ip == p.home.ip || travelling {
             org.vpn_nets.get(p.office).unwrap_or(&p.home)
         } else {
             &p.home
