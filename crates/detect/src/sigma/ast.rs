@@ -945,9 +945,16 @@ fn apply(ctx: Ctx<'_>, pos: Pos, t: Modifier, values: Vec<Stage>) -> Result<Vec<
             (Modifier::Contains, Stage::Pat(p)) => out.push(Stage::Pat(p.contains())),
             (Modifier::StartsWith, Stage::Pat(p)) => out.push(Stage::Pat(p.startswith())),
             (Modifier::EndsWith, Stage::Pat(p)) => out.push(Stage::Pat(p.endswith())),
-            (Modifier::Windash, Stage::Pat(p)) => {
-                out.extend(windash(&p).into_iter().map(Stage::Pat));
-            }
+            (Modifier::Windash, Stage::Pat(p)) => match windash(&p) {
+                Some(variants) => out.extend(variants.into_iter().map(Stage::Pat)),
+                None => {
+                    return Err(ctx.err(
+                        pos,
+                        codes::EXPANSION,
+                        format!("`windash` expands the value into more than {MAX_EXPANSION} alternatives"),
+                    ));
+                }
+            },
             (Modifier::Base64 | Modifier::Base64Offset, v) => {
                 let bytes = plain_bytes(ctx, pos, t, v)?;
                 if t == Modifier::Base64 {
@@ -1067,8 +1074,9 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Every variant of `p` with word-starting dashes and slashes replaced by each dash form.
-fn windash(p: &Pattern) -> Vec<Pattern> {
+/// Every variant of `p` with word-starting dashes and slashes replaced by each dash form;
+/// `None` when there would be more than [`MAX_EXPANSION`].
+fn windash(p: &Pattern) -> Option<Vec<Pattern>> {
     // Flatten to characters and wildcards to find the positions.
     #[derive(Clone)]
     enum Tok {
@@ -1097,7 +1105,8 @@ fn windash(p: &Pattern) -> Vec<Pattern> {
             _ => None,
         };
         match dash {
-            Some(_) if variants.len() * DASHES.len() <= MAX_EXPANSION * 2 => {
+            Some(_) if variants.len() * DASHES.len() > MAX_EXPANSION => return None,
+            Some(_) => {
                 let mut next = Vec::with_capacity(variants.len() * DASHES.len());
                 for v in &variants {
                     for d in DASHES {
@@ -1111,7 +1120,7 @@ fn windash(p: &Pattern) -> Vec<Pattern> {
             _ => variants.iter_mut().for_each(|v| v.push(tok.clone())),
         }
     }
-    variants
+    let variants = variants
         .into_iter()
         .map(|v| {
             let mut p = Pattern::default();
@@ -1123,7 +1132,8 @@ fn windash(p: &Pattern) -> Vec<Pattern> {
             }
             p
         })
-        .collect()
+        .collect();
+    Some(variants)
 }
 
 /// Replace `%name%` placeholders with each of their values (the cartesian product when a
@@ -1264,11 +1274,16 @@ mod tests {
 
     #[test]
     fn windash_expands_word_starting_dashes() {
-        let v = windash(&Pattern::parse("cmd -a /b x-y"));
+        let v = windash(&Pattern::parse("cmd -a /b x-y")).unwrap();
         assert_eq!(v.len(), 25);
         assert!(v.contains(&Pattern::parse("cmd /a -b x-y")));
         assert!(v.contains(&Pattern::parse("cmd \u{2013}a \u{2015}b x-y")));
-        assert_eq!(windash(&Pattern::parse("a-b")).len(), 1);
+        assert_eq!(windash(&Pattern::parse("a-b")).unwrap().len(), 1);
+        assert_eq!(
+            windash(&Pattern::parse("-a -b -c -d -e")).unwrap().len(),
+            3125
+        );
+        assert!(windash(&Pattern::parse("-a -b -c -d -e -f")).is_none());
     }
 
     #[test]

@@ -463,7 +463,14 @@ fn status(ctx: Ctx<'_>, doc: &Node) -> Result<Option<String>, LoadError> {
     }
 }
 
-fn logsource(ctx: Ctx<'_>, doc: &Node) -> Result<(Logsource, Pos), LoadError> {
+/// Positions of a logsource's `service` and `category` values, for errors.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogsourcePos {
+    service: Pos,
+    category: Pos,
+}
+
+fn logsource(ctx: Ctx<'_>, doc: &Node) -> Result<(Logsource, LogsourcePos), LoadError> {
     let Some(node) = yaml::get(doc, "logsource") else {
         return Err(ctx.err(
             Pos::of(doc),
@@ -499,7 +506,10 @@ fn logsource(ctx: Ctx<'_>, doc: &Node) -> Result<(Logsource, Pos), LoadError> {
             category: field("category")?,
             definition: field("definition")?,
         },
-        Pos::of(node),
+        LogsourcePos {
+            service: yaml::get(node, "service").map_or(Pos::of(node), Pos::of),
+            category: yaml::get(node, "category").map_or(Pos::of(node), Pos::of),
+        },
     ))
 }
 
@@ -591,14 +601,14 @@ fn rule(ctx: Ctx<'_>, doc: &Node, placeholders: &Placeholders) -> Result<Rule, L
 fn build(
     ctx: Ctx<'_>,
     pos: Pos,
-    ls_pos: Pos,
+    ls_pos: LogsourcePos,
     meta: RuleMeta,
     detection: Detection,
 ) -> Result<Rule, LoadError> {
     let space = logsource::field_space(&meta.logsource);
     let mut scope = Vec::new();
     if space == FieldSpace::Midwatch {
-        let s = logsource::midwatch_scope(ctx, ls_pos, &meta.logsource)?;
+        let s = logsource::midwatch_scope(ctx, ls_pos.service, ls_pos.category, &meta.logsource)?;
         check_midwatch_fields(ctx, &detection)?;
         if let Some(source) = s.source {
             scope.push(CTest::equals("metadata.log_name", &[source]));
@@ -748,7 +758,7 @@ fn apply_filter(report: &mut LoadReport, f: Filter) {
         let meta = (*rule.meta).clone();
         let file = meta.file.clone();
         let rule_ctx = Ctx { file: &file };
-        match build(rule_ctx, f.pos, f.pos, meta, d) {
+        match build(rule_ctx, f.pos, LogsourcePos::default(), meta, d) {
             Ok(new) => {
                 if let Some(slot) = report.rules.get_mut(idx) {
                     *slot = new;

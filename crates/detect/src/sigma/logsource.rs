@@ -174,7 +174,8 @@ pub struct MidwatchScope {
 /// Check a `product: midwatch` logsource's `service` and `category`.
 pub(crate) fn midwatch_scope(
     ctx: Ctx<'_>,
-    pos: Pos,
+    service_pos: Pos,
+    category_pos: Pos,
     logsource: &Logsource,
 ) -> Result<MidwatchScope, LoadError> {
     let mut scope = MidwatchScope::default();
@@ -184,7 +185,7 @@ pub(crate) fn midwatch_scope(
             .find(|s| s.eq_ignore_ascii_case(service))
         else {
             return Err(ctx.err(
-                pos,
+                service_pos,
                 codes::MIDWATCH_LOGSOURCE,
                 format!(
                     "`service: {service}` is not a midwatch source (one of {})",
@@ -201,7 +202,7 @@ pub(crate) fn midwatch_scope(
         else {
             let names: Vec<String> = ClassUid::ALL.into_iter().map(category_name).collect();
             return Err(ctx.err(
-                pos,
+                category_pos,
                 codes::MIDWATCH_LOGSOURCE,
                 format!(
                     "`category: {category}` is not an OCSF class midwatch knows (one of {})",
