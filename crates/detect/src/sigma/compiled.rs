@@ -130,9 +130,13 @@ impl Compiled {
 
     /// Whether the detection matches `record`.
     pub(crate) fn eval(&self, record: &dyn Record) -> bool {
-        let mut scratch = Scratch::default();
-        self.scope.iter().all(|t| t.eval(record, &mut scratch))
-            && self.eval_cond(&self.cond, record, &mut scratch)
+        self.eval_with(record, &mut Scratch::default())
+    }
+
+    /// [`Compiled::eval`] with buffers reused across rules.
+    pub(crate) fn eval_with(&self, record: &dyn Record, scratch: &mut Scratch) -> bool {
+        self.scope.iter().all(|t| t.eval(record, scratch))
+            && self.eval_cond(&self.cond, record, scratch)
     }
 
     fn eval_cond(&self, c: &CCond, record: &dyn Record, scratch: &mut Scratch) -> bool {
@@ -339,7 +343,7 @@ fn field_ref(
 
 /// Buffers reused across the values of one evaluation.
 #[derive(Debug, Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     text: String,
     folded: String,
 }

@@ -8,7 +8,7 @@
 
 use super::record::{FieldPath, Lookup, Record, Value};
 use super::tree::{self, Shape, Tree};
-use saphyr::{MarkedYaml, Scalar, YamlData};
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 /// A document node.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +51,19 @@ impl Doc {
             YamlData::Tagged(_, inner) => Doc::from_yaml(inner),
             YamlData::Alias(_) | YamlData::BadValue => Doc::Null,
         }
+    }
+
+    /// Parse every document of a YAML (or JSON) text.
+    pub fn parse_yaml(text: &str) -> Result<Vec<Doc>, String> {
+        let docs: Vec<MarkedYaml<'static>> = MarkedYaml::load_from_str(text).map_err(|e| {
+            format!(
+                "line {} column {}: {}",
+                e.marker().line(),
+                e.marker().col() + 1,
+                e.info()
+            )
+        })?;
+        Ok(docs.iter().map(Doc::from_yaml).collect())
     }
 
     fn from_scalar(s: &Scalar<'_>) -> Doc {
@@ -184,14 +197,14 @@ impl<'d> Tree for &'d Doc {
         }
     }
 
-    fn entries(&self, node: &'d Doc, f: &mut dyn FnMut(&str, &'d Doc) -> bool) -> bool {
+    fn entries<F: FnMut(&str, &'d Doc) -> bool>(&self, node: &'d Doc, mut f: F) -> bool {
         match node {
             Doc::Map(entries) => entries.iter().any(|(k, v)| f(k, v)),
             _ => false,
         }
     }
 
-    fn items(&self, node: &'d Doc, f: &mut dyn FnMut(&'d Doc) -> bool) -> bool {
+    fn items<F: FnMut(&'d Doc) -> bool>(&self, node: &'d Doc, f: F) -> bool {
         match node {
             Doc::List(items) => items.iter().any(f),
             _ => false,

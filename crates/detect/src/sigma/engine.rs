@@ -18,7 +18,8 @@
 //! off ([`EngineOptions`]); the tests check that on the corpus and on random rules.
 
 use super::ast::{Cond, Detection, Item, Matcher, Test};
-use super::json::{self, JsonRecord, RecordError};
+use super::compiled::Scratch;
+use super::json::{self, JsonRecord, NodeBuf, RecordError};
 use super::logsource::{self, FieldSpace};
 use super::midwatch::MidwatchRecord;
 use super::pattern::Part;
@@ -32,6 +33,35 @@ use std::sync::Arc;
 
 /// Shortest literal worth a prefilter entry.
 const MIN_LITERAL: usize = 3;
+
+/// Fewest gated rules outside the index worth an Aho-Corasick pass over each record: below
+/// this, evaluating the rules costs less than scanning.
+const MIN_PREFILTER_RULES: usize = 8;
+
+/// Buffers reused across the records one thread matches, so matching a record allocates
+/// nothing once they have grown.
+#[derive(Debug, Default)]
+struct Buffers {
+    nodes: NodeBuf,
+    passed: Vec<bool>,
+    seen: Vec<bool>,
+    candidates: Vec<u32>,
+    text: String,
+    folded: String,
+    scratch: Scratch,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::Cell<Buffers> = std::cell::Cell::new(Buffers::default());
+}
+
+/// Run `f` with this thread's buffers.
+fn with_buffers<R>(f: impl FnOnce(&mut Buffers) -> R) -> R {
+    let mut b = BUFFERS.take();
+    let r = f(&mut b);
+    BUFFERS.set(b);
+    r
+}
 
 /// Feed name of midwatch events in [`EngineStats`].
 pub const MIDWATCH_FEED: &str = "midwatch";
@@ -152,10 +182,10 @@ impl Engine {
             .into_iter()
             .map(|(source, ids)| {
                 let fallback = logsource::vendor_feed(source).and_then(|f| f.fallback);
-                (source, Feed::build(&rules, ids, fallback, true))
+                (source, Feed::build(&rules, ids, fallback, Some(opts)))
             })
             .collect();
-        let midwatch = Feed::build(&rules, midwatch, None, false);
+        let midwatch = Feed::build(&rules, midwatch, None, None);
         Engine {
             rules,
             vendor,
@@ -199,32 +229,44 @@ impl Engine {
         let Some(feed) = self.vendor.get(source) else {
             return Ok(());
         };
-        let passed = match (&feed.prefilter, self.opts.prefilter) {
-            (Some(pf), true) => {
-                let passed = pf.scan(bytes);
-                if !passed.iter().any(|p| *p) {
-                    return Ok(());
+        with_buffers(|b| {
+            let gated = match (&feed.prefilter, self.opts.prefilter) {
+                (Some(pf), true) => {
+                    pf.scan(bytes, &mut b.passed, &mut b.seen);
+                    if !b.passed.iter().any(|p| *p) {
+                        return Ok(());
+                    }
+                    true
                 }
-                Some(passed)
+                _ => false,
+            };
+            let nodes = std::mem::take(&mut b.nodes);
+            match JsonRecord::parse_in(bytes, nodes) {
+                Ok(record) => {
+                    let record = record.with_fallback(feed.fallback);
+                    self.run(feed, &record, gated, b, out);
+                    b.nodes = record.into_buf();
+                    Ok(())
+                }
+                Err((e, nodes)) => {
+                    b.nodes = nodes;
+                    Err(e)
+                }
             }
-            _ => None,
-        };
-        let record = JsonRecord::parse(bytes)?.with_fallback(feed.fallback);
-        self.run(feed, &record, passed.as_deref(), out);
-        Ok(())
+        })
     }
 
     /// Match an already parsed record of source `source` (no literal prefilter).
     pub fn match_record(&self, source: &str, record: &dyn Record, out: &mut Vec<Match>) {
         if let Some(feed) = self.vendor.get(source) {
-            self.run(feed, record, None, out);
+            with_buffers(|b| self.run(feed, record, false, b, out));
         }
     }
 
     /// Match one normalized event in its context against the `product: midwatch` rules.
     pub fn match_event(&self, ctx: &Context<'_>, out: &mut Vec<Match>) {
         let record = MidwatchRecord::new(*ctx);
-        self.run(&self.midwatch, &record, None, out);
+        with_buffers(|b| self.run(&self.midwatch, &record, false, b, out));
     }
 
     /// Match any record (an example document, a test document) against every rule with
@@ -240,38 +282,52 @@ impl Engine {
         }
     }
 
-    fn run(&self, feed: &Feed, record: &dyn Record, passed: Option<&[bool]>, out: &mut Vec<Match>) {
-        let ok =
-            |local: u32| passed.is_none_or(|p| p.get(local as usize).copied().unwrap_or(false));
-        let candidates: Vec<u32> = if self.opts.index {
-            let mut c = Vec::new();
-            let mut buf = String::new();
-            let mut folded = String::new();
+    /// Evaluate the rules of `feed` that may match `record`; `gated` says whether
+    /// `b.passed` holds the prefilter's verdict per local rule.
+    fn run(
+        &self,
+        feed: &Feed,
+        record: &dyn Record,
+        gated: bool,
+        b: &mut Buffers,
+        out: &mut Vec<Match>,
+    ) {
+        let Buffers {
+            passed,
+            candidates,
+            text,
+            folded,
+            scratch,
+            ..
+        } = b;
+        let passed: &[bool] = passed;
+        let ok = |local: u32| !gated || passed.get(local as usize).copied().unwrap_or(false);
+        candidates.clear();
+        if self.opts.index {
             for field in &feed.index {
                 record.lookup(&field.path, &mut |v| {
-                    if let Some(t) = v.text(&mut buf) {
-                        fold_into(t, &mut folded);
+                    if let Some(t) = v.text(text) {
+                        fold_into(t, folded);
                         if let Some(rules) = field.by_value.get(folded.as_str()) {
-                            c.extend(rules.iter().copied().filter(|r| ok(*r)));
+                            candidates.extend(rules.iter().copied().filter(|r| ok(*r)));
                         }
                     }
                     false
                 });
             }
-            c.extend(feed.rest.iter().copied().filter(|r| ok(*r)));
-            c.sort_unstable();
-            c.dedup();
-            c
+            candidates.extend(feed.rest.iter().copied().filter(|r| ok(*r)));
+            candidates.sort_unstable();
+            candidates.dedup();
         } else {
-            (0..feed.rules.len() as u32).filter(|r| ok(*r)).collect()
-        };
-        for local in candidates {
+            candidates.extend((0..feed.rules.len() as u32).filter(|r| ok(*r)));
+        }
+        for &local in candidates.iter() {
             let Some(&global) = feed.rules.get(local as usize) else {
                 continue;
             };
             let global = global as usize;
             if let Some(rule) = self.rules.get(global)
-                && rule.compiled.eval(record)
+                && rule.compiled.eval_with(record, scratch)
             {
                 out.push(Match {
                     rule: global,
@@ -283,17 +339,28 @@ impl Engine {
 }
 
 impl Feed {
-    fn build(rules: &[Rule], ids: Vec<u32>, fallback: Option<&'static str>, raw: bool) -> Feed {
+    /// The feed of rules `ids`; `raw` holds the options of raw-record feeds (which may
+    /// prefilter).
+    fn build(
+        rules: &[Rule],
+        ids: Vec<u32>,
+        fallback: Option<&'static str>,
+        raw: Option<EngineOptions>,
+    ) -> Feed {
         let details: Vec<&Detection> = ids
             .iter()
             .filter_map(|i| rules.get(*i as usize))
             .map(|r| &*r.detection)
             .collect();
         let (index, rest) = build_index(&details);
-        let prefilter = if raw {
-            Prefilter::build(&details)
-        } else {
-            None
+        // With the index on, only the rules it does not reach are worth gating.
+        let prefilter = match raw {
+            Some(o) if o.prefilter && o.index => Prefilter::build(&details, &rest),
+            Some(o) if o.prefilter => {
+                let all: Vec<u32> = (0..details.len() as u32).collect();
+                Prefilter::build(&details, &all)
+            }
+            _ => None,
         };
         Feed {
             rules: ids,
@@ -325,18 +392,26 @@ impl Feed {
 }
 
 impl Prefilter {
-    fn build(details: &[&Detection]) -> Option<Prefilter> {
+    /// A prefilter gating the rules `locals` of a feed of `details`, if enough of them
+    /// carry literals.
+    fn build(details: &[&Detection], locals: &[u32]) -> Option<Prefilter> {
         let mut literals: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         let mut gated = vec![false; details.len()];
-        for (local, d) in details.iter().enumerate() {
+        for &local in locals {
+            let Some(d) = details.get(local as usize) else {
+                continue;
+            };
             if let Some(lits) = cond_literals(d, &d.condition) {
-                if let Some(g) = gated.get_mut(local) {
+                if let Some(g) = gated.get_mut(local as usize) {
                     *g = true;
                 }
                 for l in lits {
-                    literals.entry(l).or_default().push(local as u32);
+                    literals.entry(l).or_default().push(local);
                 }
             }
+        }
+        if gated.iter().filter(|g| **g).count() < MIN_PREFILTER_RULES {
+            return None;
         }
         if literals.is_empty() {
             return None;
@@ -360,10 +435,12 @@ impl Prefilter {
         })
     }
 
-    /// Which local rules may match `bytes`.
-    fn scan(&self, bytes: &[u8]) -> Vec<bool> {
-        let mut passed: Vec<bool> = self.gated.iter().map(|g| !g).collect();
-        let mut seen = vec![false; self.by_literal.len()];
+    /// Which local rules may match `bytes`, into `passed`; `seen` is scratch space.
+    fn scan(&self, bytes: &[u8], passed: &mut Vec<bool>, seen: &mut Vec<bool>) {
+        passed.clear();
+        passed.extend(self.gated.iter().map(|g| !g));
+        seen.clear();
+        seen.resize(self.by_literal.len(), false);
         let text = json::decoded_text(bytes);
         for m in self.ac.find_overlapping_iter(&*text) {
             let id = m.pattern().as_usize();
@@ -379,7 +456,6 @@ impl Prefilter {
                 }
             }
         }
-        passed
     }
 }
 

@@ -60,28 +60,68 @@ struct Node {
 pub struct JsonRecord<'a> {
     src: &'a str,
     nodes: Vec<Node>,
-    fallback: Option<&'a str>,
+    /// The object fields are also looked up in (see [`JsonRecord::with_fallback`]).
+    fallback: Option<u32>,
 }
+
+/// Node storage reused from one record to the next.
+#[derive(Debug, Default)]
+pub(crate) struct NodeBuf(Vec<Node>);
 
 impl<'a> JsonRecord<'a> {
     /// Parse one JSON document (surrounding whitespace allowed).
     pub fn parse(bytes: &'a [u8]) -> Result<JsonRecord<'a>, RecordError> {
-        let src = std::str::from_utf8(bytes).map_err(|e| RecordError {
-            offset: e.valid_up_to(),
-            message: "not UTF-8".to_string(),
-        })?;
+        JsonRecord::parse_in(bytes, NodeBuf::default()).map_err(|(e, _)| e)
+    }
+
+    /// Parse into reused storage; on error the storage is handed back.
+    pub(crate) fn parse_in(
+        bytes: &'a [u8],
+        buf: NodeBuf,
+    ) -> Result<JsonRecord<'a>, (RecordError, NodeBuf)> {
+        let mut nodes = buf.0;
+        nodes.clear();
+        match JsonRecord::parse_nodes(bytes, nodes) {
+            Ok(r) => Ok(r),
+            Err((e, nodes)) => Err((e, NodeBuf(nodes))),
+        }
+    }
+
+    /// The storage, for the next record.
+    pub(crate) fn into_buf(self) -> NodeBuf {
+        NodeBuf(self.nodes)
+    }
+
+    fn parse_nodes(
+        bytes: &'a [u8],
+        mut nodes: Vec<Node>,
+    ) -> Result<JsonRecord<'a>, (RecordError, Vec<Node>)> {
+        let src = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let err = RecordError {
+                    offset: e.valid_up_to(),
+                    message: "not UTF-8".to_string(),
+                };
+                return Err((err, nodes));
+            }
+        };
         if src.len() >= u32::MAX as usize {
-            return Err(RecordError {
+            let err = RecordError {
                 offset: 0,
                 message: "record larger than 4 GiB".to_string(),
-            });
+            };
+            return Err((err, nodes));
         }
+        nodes.reserve(src.len() / 12 + 4);
         let mut parser = Parser {
             b: src.as_bytes(),
             i: 0,
-            nodes: Vec::with_capacity(src.len() / 12 + 4),
+            nodes,
         };
-        parser.document()?;
+        if let Err(e) = parser.document() {
+            return Err((e, parser.nodes));
+        }
         Ok(JsonRecord {
             src,
             nodes: parser.nodes,
@@ -91,8 +131,13 @@ impl<'a> JsonRecord<'a> {
 
     /// Also look a field up under the root object's `key` when it is not found at the root
     /// (Azure Monitor records keep most fields under `properties`).
-    pub fn with_fallback(mut self, key: Option<&'a str>) -> JsonRecord<'a> {
-        self.fallback = key;
+    pub fn with_fallback(mut self, key: Option<&str>) -> JsonRecord<'a> {
+        self.fallback = key.and_then(|key| {
+            let path = FieldPath::new(key);
+            tree::find_key(&self, self.root(), &path, 0)
+                .map(|(child, _)| child)
+                .filter(|child| self.shape(*child) == Shape::Object)
+        });
         self
     }
 
@@ -141,7 +186,7 @@ impl Tree for JsonRecord<'_> {
         }
     }
 
-    fn entries(&self, node: u32, f: &mut dyn FnMut(&str, u32) -> bool) -> bool {
+    fn entries<F: FnMut(&str, u32) -> bool>(&self, node: u32, mut f: F) -> bool {
         let Some(obj) = self.node(node).filter(|n| n.kind == Kind::Object) else {
             return false;
         };
@@ -162,7 +207,7 @@ impl Tree for JsonRecord<'_> {
         false
     }
 
-    fn items(&self, node: u32, f: &mut dyn FnMut(u32) -> bool) -> bool {
+    fn items<F: FnMut(u32) -> bool>(&self, node: u32, mut f: F) -> bool {
         let Some(arr) = self.node(node).filter(|n| n.kind == Kind::Array) else {
             return false;
         };
@@ -196,15 +241,7 @@ impl Record for JsonRecord<'_> {
     fn lookup(&self, path: &FieldPath, visit: &mut dyn FnMut(Value<'_>) -> bool) -> Lookup {
         let found = tree::lookup(self, self.root(), path, 0, visit);
         match (found, self.fallback) {
-            (Lookup::Missing, Some(key)) => {
-                let key_path = FieldPath::new(key);
-                match tree::find_key(self, self.root(), &key_path, 0) {
-                    Some((child, _)) if self.shape(child) == Shape::Object => {
-                        tree::lookup(self, child, path, 0, visit)
-                    }
-                    _ => Lookup::Missing,
-                }
-            }
+            (Lookup::Missing, Some(child)) => tree::lookup(self, child, path, 0, visit),
             (found, _) => found,
         }
     }

@@ -125,6 +125,7 @@ impl Lookup {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPath {
     text: Box<str>,
+    ascii: bool,
     /// Byte ranges of the segments in `text`.
     segments: Box<[(usize, usize)]>,
 }
@@ -143,6 +144,7 @@ impl FieldPath {
         segments.push((start, text.len()));
         FieldPath {
             text: text.into(),
+            ascii: text.is_ascii(),
             segments: segments.into_boxed_slice(),
         }
     }
@@ -150,6 +152,18 @@ impl FieldPath {
     /// The field name as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Whether a key equals segments `from..to` case-insensitively (by [`fold`]).
+    pub fn key_matches_folded(&self, key: &str, from: usize, to: usize) -> bool {
+        let span = self.span(from, to);
+        if self.ascii {
+            // Folding never maps a non-ASCII character to an ASCII one: an ASCII span can
+            // only equal an ASCII key of the same length.
+            key.len() == span.len() && key.eq_ignore_ascii_case(span)
+        } else {
+            eq_folded(key, span)
+        }
     }
 
     /// Number of dotted segments.

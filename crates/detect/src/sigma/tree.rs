@@ -4,7 +4,7 @@
 //! thing in a vendor record and in a document written to look like one (see
 //! [`super::record`] for the semantics).
 
-use super::record::{FieldPath, Lookup, Value, eq_folded};
+use super::record::{FieldPath, Lookup, Value};
 
 /// The shape of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +27,10 @@ pub(crate) trait Tree {
 
     /// Call `f` with each key and child of an object until it returns `true`; returns
     /// whether it did.
-    fn entries(&self, node: Self::Node, f: &mut dyn FnMut(&str, Self::Node) -> bool) -> bool;
+    fn entries<F: FnMut(&str, Self::Node) -> bool>(&self, node: Self::Node, f: F) -> bool;
 
     /// Call `f` with each item of an array until it returns `true`; returns whether it did.
-    fn items(&self, node: Self::Node, f: &mut dyn FnMut(Self::Node) -> bool) -> bool;
+    fn items<F: FnMut(Self::Node) -> bool>(&self, node: Self::Node, f: F) -> bool;
 
     /// Call `f` with the scalar value of `node`; returns what `f` returned.
     fn scalar(&self, node: Self::Node, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool;
@@ -51,7 +51,7 @@ pub(crate) fn lookup<T: Tree>(
         Shape::Scalar => Lookup::Missing,
         Shape::Array => {
             let mut result = Lookup::Missing;
-            tree.items(node, &mut |child| {
+            tree.items(node, |child| {
                 let r = lookup(tree, child, path, from, visit);
                 result = result.or(r);
                 r.matched()
@@ -74,27 +74,46 @@ pub(crate) fn find_key<T: Tree>(
     path: &FieldPath,
     from: usize,
 ) -> Option<(T::Node, usize)> {
-    for exact in [true, false] {
-        for to in from + 1..=path.len() {
-            let want = path.span(from, to);
-            let mut found = None;
-            tree.entries(node, &mut |key, child| {
-                let hit = if exact {
-                    key == want
-                } else {
-                    eq_folded(key, want)
-                };
-                if hit {
-                    found = Some(child);
+    let spans = path.len().saturating_sub(from);
+    if spans == 1 {
+        // The common case: one segment left, one pass.
+        let want = path.span(from, from + 1);
+        let mut folded = None;
+        let mut exact = None;
+        tree.entries(node, |key, child| {
+            if key == want {
+                exact = Some(child);
+                return true;
+            }
+            if folded.is_none() && path.key_matches_folded(key, from, from + 1) {
+                folded = Some(child);
+            }
+            false
+        });
+        return exact.or(folded).map(|c| (c, from + 1));
+    }
+    // First exact and first folded hit for each dotted span, in one pass.
+    let mut exact: Vec<Option<T::Node>> = vec![None; spans];
+    let mut folded: Vec<Option<T::Node>> = vec![None; spans];
+    tree.entries(node, |key, child| {
+        for (i, to) in (from + 1..=path.len()).enumerate() {
+            if let (Some(e), Some(f)) = (exact.get_mut(i), folded.get_mut(i)) {
+                if e.is_none() && key == path.span(from, to) {
+                    *e = Some(child);
+                } else if f.is_none() && path.key_matches_folded(key, from, to) {
+                    *f = Some(child);
                 }
-                hit
-            });
-            if let Some(child) = found {
-                return Some((child, to));
             }
         }
-    }
-    None
+        // The shortest exact span wins outright.
+        exact.first().is_some_and(Option::is_some)
+    });
+    let pick = |hits: &[Option<T::Node>]| {
+        hits.iter()
+            .enumerate()
+            .find_map(|(i, h)| h.map(|c| (c, from + 1 + i)))
+    };
+    pick(&exact).or_else(|| pick(&folded))
 }
 
 /// Hand every value of `node` to `visit`: the scalar, each element of an array (nested
@@ -108,7 +127,7 @@ fn emit<T: Tree>(tree: &T, node: T::Node, visit: &mut dyn FnMut(Value<'_>) -> bo
             matched: visit(Value::Object),
         },
         Shape::Array => {
-            let matched = tree.items(node, &mut |child| emit(tree, child, visit).matched());
+            let matched = tree.items(node, |child| emit(tree, child, visit).matched());
             Lookup::Found { matched }
         }
     }
@@ -122,7 +141,7 @@ pub(crate) fn leaves<T: Tree>(
 ) -> bool {
     match tree.shape(node) {
         Shape::Scalar => tree.scalar(node, &mut |v| !v.is_null() && visit(v)),
-        Shape::Object => tree.entries(node, &mut |_, child| leaves(tree, child, visit)),
-        Shape::Array => tree.items(node, &mut |child| leaves(tree, child, visit)),
+        Shape::Object => tree.entries(node, |_, child| leaves(tree, child, visit)),
+        Shape::Array => tree.items(node, |child| leaves(tree, child, visit)),
     }
 }
