@@ -477,3 +477,62 @@ fn child<'a>(doc: &'a Doc, path: &[&str]) -> Option<&'a Doc> {
 pub fn pack_files() -> impl Iterator<Item = (&'static str, &'static str)> {
     PACK.iter().copied()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+    use super::*;
+    use midwatch_model::Severity;
+
+    fn pack() -> RuleSet {
+        RuleSet::load(&RuleOptions {
+            pack: true,
+            ..RuleOptions::default()
+        })
+        .unwrap()
+    }
+
+    fn has(tags: &[String], prefix: &str) -> bool {
+        tags.iter().any(|t| t.starts_with(prefix))
+    }
+
+    #[test]
+    fn the_pack_loads_whole_and_its_examples_pass() {
+        let set = pack();
+        let bad: Vec<_> = set
+            .report()
+            .iter()
+            .filter(|r| matches!(r.status, RuleStatus::Unsupported(_)))
+            .collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        for r in set.test() {
+            assert!(r.failures.is_empty(), "{}: {:?}", r.rule, r.failures);
+        }
+        // Every rule and correlation carries examples.
+        let with_examples = set.test().len();
+        assert_eq!(with_examples, set.rules().len() + set.correlations().len());
+    }
+
+    #[test]
+    fn every_alerting_pack_rule_names_attack_nist_and_owasp_references() {
+        let set = pack();
+        let alerting_rules = set
+            .rules()
+            .iter()
+            .filter(|r| r.meta.level >= Severity::Medium)
+            .map(|r| (r.meta.key().to_string(), r.meta.tags.clone()));
+        let alerting_correlations = set
+            .correlations()
+            .iter()
+            .filter(|c| c.meta.level.unwrap_or(Severity::Medium) >= Severity::Low)
+            .map(|c| (correlation_key(&c.meta), c.meta.tags.clone()));
+        let mut n = 0;
+        for (id, tags) in alerting_rules.chain(alerting_correlations) {
+            n += 1;
+            assert!(has(&tags, "attack.t"), "{id}: no ATT&CK technique");
+            assert!(has(&tags, "nist_csf."), "{id}: no NIST CSF 2.0 reference");
+            assert!(has(&tags, "owasp_nhi."), "{id}: no OWASP NHI reference");
+        }
+        assert!(n >= 7, "{n}");
+    }
+}

@@ -132,7 +132,7 @@ fn breaches(cfg: &Config, scope: &ApprovedScope, ctx: &Context<'_>) -> Vec<Breac
                 "used app {app}, approved apps are [{}]",
                 scope.apps.join(", ")
             ),
-            references: &["owasp-nhi.NHI5"],
+            references: &["owasp_nhi.nhi5"],
         });
     }
     if let Some(action) = e.action()
@@ -146,7 +146,7 @@ fn breaches(cfg: &Config, scope: &ApprovedScope, ctx: &Context<'_>) -> Vec<Breac
                 "took action {action}, approved actions are [{}]",
                 scope.actions.join(", ")
             ),
-            references: &["owasp-nhi.NHI5"],
+            references: &["owasp_nhi.nhi5"],
         });
     }
     if let Some(max_s) = scope.max_session_lifetime_s {
@@ -172,7 +172,7 @@ fn breaches(cfg: &Config, scope: &ApprovedScope, ctx: &Context<'_>) -> Vec<Breac
                     age / 60_000,
                     max_ms / 60_000
                 ),
-                references: &["owasp-nhi.NHI7"],
+                references: &["owasp_nhi.nhi7"],
             });
         } else if let Some(valid) = issued.filter(|v| *v > max_ms) {
             out.push(Breach {
@@ -183,7 +183,7 @@ fn breaches(cfg: &Config, scope: &ApprovedScope, ctx: &Context<'_>) -> Vec<Breac
                     valid / 60_000,
                     max_ms / 60_000
                 ),
-                references: &["owasp-nhi.NHI7"],
+                references: &["owasp_nhi.nhi7"],
             });
         }
     }
@@ -226,7 +226,7 @@ impl Detector for AgentScope {
                 references.push(r);
             }
         }
-        references.extend(["nist-csf.PR.AA-05", "nist-csf.DE.CM-03"]);
+        references.extend(["nist_csf.pr.aa-05", "nist_csf.de.cm-03"]);
         let whats: Vec<&str> = new.iter().map(|b| b.what.as_str()).collect();
         let summary = format!(
             "{} {} {}.",

@@ -145,7 +145,7 @@ impl Detector for AnonymizingNetwork {
         if net.anonymity.tor {
             references.push("attack.t1090.003");
         }
-        references.extend(["nist-csf.DE.CM-01"]);
+        references.extend(["nist_csf.de.cm-01"]);
         out.push(alert(
             ctx,
             Draft {

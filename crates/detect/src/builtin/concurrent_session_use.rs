@@ -215,8 +215,8 @@ impl Detector for ConcurrentSessionUse {
                 references: vec![
                     "attack.t1550.004",
                     "attack.t1539",
-                    "nist-csf.DE.CM-03",
-                    "nist-csf.DE.AE-02",
+                    "nist_csf.de.cm-03",
+                    "nist_csf.de.ae-02",
                 ],
                 summary,
             },

@@ -115,7 +115,7 @@ impl Detector for GhostLogin {
                 title: "Ghost login: local credentials on an SSO-managed app",
                 severity: self.cfg.severity,
                 evidence: vec![e.uid().to_string()],
-                references: vec!["attack.t1078.004", "nist-csf.PR.AA-03", "nist-csf.DE.CM-03"],
+                references: vec!["attack.t1078.004", "nist_csf.pr.aa-03", "nist_csf.de.cm-03"],
                 summary,
             },
         ));

@@ -230,7 +230,7 @@ impl Detector for ImpossibleTravel {
                 title: "Impossible travel",
                 severity,
                 evidence,
-                references: vec!["attack.t1078", "nist-csf.DE.AE-02", "nist-csf.DE.CM-03"],
+                references: vec!["attack.t1078", "nist_csf.de.ae-02", "nist_csf.de.cm-03"],
                 summary,
             },
         ));

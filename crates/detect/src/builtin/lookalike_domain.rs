@@ -484,8 +484,8 @@ impl Detector for LookalikeDomain {
                     references: vec![
                         "attack.t1566.002",
                         "attack.t1583.001",
-                        "nist-csf.DE.CM-01",
-                        "nist-csf.DE.CM-03",
+                        "nist_csf.de.cm-01",
+                        "nist_csf.de.cm-03",
                     ],
                     summary,
                 },

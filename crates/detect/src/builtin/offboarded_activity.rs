@@ -102,9 +102,9 @@ impl Detector for OffboardedActivity {
         );
         let mut references = vec!["attack.t1078"];
         if identity.kind != IdentityKind::Human {
-            references.push("owasp-nhi.NHI1");
+            references.push("owasp_nhi.nhi1");
         }
-        references.extend(["nist-csf.PR.AA-01", "nist-csf.DE.CM-03"]);
+        references.extend(["nist_csf.pr.aa-01", "nist_csf.de.cm-03"]);
         out.push(alert(
             ctx,
             Draft {

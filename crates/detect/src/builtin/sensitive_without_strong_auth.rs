@@ -221,7 +221,7 @@ impl Detector for SensitiveWithoutStrongAuth {
                 title: "Sensitive action without recent strong authentication",
                 severity: self.cfg.severity,
                 evidence,
-                references: vec!["attack.t1078", "nist-csf.PR.AA-03", "nist-csf.DE.CM-03"],
+                references: vec!["attack.t1078", "nist_csf.pr.aa-03", "nist_csf.de.cm-03"],
                 summary,
             },
         ));

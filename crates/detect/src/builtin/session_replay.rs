@@ -152,8 +152,8 @@ impl Detector for SessionReplay {
                 references: vec![
                     "attack.t1539",
                     "attack.t1550.004",
-                    "nist-csf.DE.CM-03",
-                    "nist-csf.DE.AE-02",
+                    "nist_csf.de.cm-03",
+                    "nist_csf.de.ae-02",
                 ],
                 summary,
             },

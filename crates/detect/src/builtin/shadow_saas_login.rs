@@ -118,7 +118,7 @@ impl Detector for ShadowSaasLogin {
                 title: "Login to an unmanaged (shadow) SaaS app",
                 severity: self.cfg.severity,
                 evidence: vec![e.uid().to_string()],
-                references: vec!["nist-csf.ID.AM-02", "nist-csf.DE.CM-03"],
+                references: vec!["nist_csf.id.am-02", "nist_csf.de.cm-03"],
                 summary,
             },
         ));

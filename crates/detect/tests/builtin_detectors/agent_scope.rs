@@ -33,7 +33,7 @@ fn each_app_action_and_lifetime_breach_fires_once() {
     assert_eq!(a.evidence, ["a0", "a2"]);
     assert_eq!(a.identity.as_deref(), Some("release-agent"));
     assert!(a.summary.contains("used app salesforce"), "{}", a.summary);
-    for r in ["attack.t1078.004", "owasp-nhi.NHI5", "nist-csf.PR.AA-05"] {
+    for r in ["attack.t1078.004", "owasp_nhi.nhi5", "nist_csf.pr.aa-05"] {
         assert!(
             a.references.contains(&r.to_string()),
             "{r}: {:?}",
@@ -66,7 +66,7 @@ fn each_app_action_and_lifetime_breach_fires_once() {
         "{}",
         alerts[0].summary
     );
-    assert!(alerts[0].references.contains(&"owasp-nhi.NHI7".to_string()));
+    assert!(alerts[0].references.contains(&"owasp_nhi.nhi7".to_string()));
     assert!(
         h.feed(agent("api_call", 3_800, "a7", "api.github.com"))
             .is_empty()

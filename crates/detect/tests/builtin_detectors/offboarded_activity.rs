@@ -28,7 +28,7 @@ fn a_leaver_signing_in_fires_once_per_session() {
         "{}",
         a.summary
     );
-    assert!(!a.references.contains(&"owasp-nhi.NHI1".to_string()));
+    assert!(!a.references.contains(&"owasp_nhi.nhi1".to_string()));
     assert!(
         h.feed_all([
             bob("search", 30, "b2", "s1"),
@@ -59,7 +59,7 @@ fn suspended_people_and_offboarded_workloads_fire() {
         .token("old");
     let alerts = h.feed(svc);
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0].references.contains(&"owasp-nhi.NHI1".to_string()));
+    assert!(alerts[0].references.contains(&"owasp_nhi.nhi1".to_string()));
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn export_in_a_session_that_never_used_mfa_fires_once() {
         "{}",
         a.summary
     );
-    assert!(a.references.contains(&"nist-csf.PR.AA-03".to_string()));
+    assert!(a.references.contains(&"nist_csf.pr.aa-03".to_string()));
     assert!(
         h.feed_all([
             alice("export", 90, "x2", "salesforce.com"),
