@@ -17,6 +17,8 @@ from pathlib import Path
 FUZZ = Path(__file__).resolve().parent
 ROOT = FUZZ.parent
 VENDOR = ROOT / ".." / "shared" / "data" / "vendor"
+SIGMA = ROOT / ".." / "shared" / "data" / "sigma"
+PACK = ROOT / "crates" / "detect" / "pack"
 
 # Fuzz target (= source name) -> sample folders under `../shared/data/vendor`.
 VENDOR_DIRS = {
@@ -104,8 +106,22 @@ def main():
                 path.write_bytes(s)
                 new += 1
         total += len(seeds)
+    # Rule files: the shipped pack, the spec's examples and SigmaHQ's cloud rules, whole.
+    rules = sorted(PACK.glob("*.yml"))
+    for d in (SIGMA / "spec" / "examples", SIGMA / "rules-cloud", SIGMA / "rules-cloud-extra"):
+        if d.is_dir():
+            rules += sorted(d.rglob("*.yml"))
+    out = corpus_root / "sigma"
+    out.mkdir(parents=True, exist_ok=True)
+    for f in rules:
+        raw = f.read_bytes()
+        path = out / hashlib.sha1(raw).hexdigest()
+        if not path.exists():
+            path.write_bytes(raw)
+            new += 1
+        total += 1
     print(
-        f"seed: {total} seeds for {len(VENDOR_DIRS)} targets ({new} new) in {corpus_root}",
+        f"seed: {total} seeds for {len(VENDOR_DIRS) + 1} targets ({new} new) in {corpus_root}",
         file=sys.stderr,
     )
 

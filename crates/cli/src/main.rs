@@ -213,6 +213,15 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if args.demo {
         cfg.sessions.wall_clock_sweep = false;
+        // The simulated organisation's own detector settings (its VPN egress), as its
+        // security team would keep them in a rule directory.
+        let rules = cfg.data_dir.join("demo-rules");
+        std::fs::create_dir_all(&rules)
+            .and_then(|()| {
+                std::fs::write(rules.join("detectors.toml"), midwatch_sim::detectors_toml())
+            })
+            .map_err(|e| usage(format!("demo rules in `{}`: {e}", rules.display())))?;
+        cfg.detect.rules.push(rules);
     }
     Ok(cfg)
 }
@@ -242,7 +251,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             eprintln!(
-                "demo: streaming a simulated organisation of {} people at {}x; try\n  curl -s http://{addr}/v1/sessions?limit=5\n  curl -s 'http://{addr}/v1/sessions?state=active'\n  curl -s http://{addr}/v1/identities\n  curl -s http://{addr}/metrics",
+                "demo: streaming a simulated organisation of {} people at {}x; try\n  curl -s http://{addr}/v1/sessions?limit=5\n  curl -s 'http://{addr}/v1/sessions?state=active'\n  curl -s 'http://{addr}/v1/findings?min_severity=high'\n  curl -s http://{addr}/v1/identities\n  curl -s http://{addr}/metrics",
                 opts.users, opts.speed
             );
             let demo_state = state.clone();
