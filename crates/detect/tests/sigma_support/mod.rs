@@ -328,13 +328,22 @@ fn matcher_hits(m: &RMatcher, v: &J) -> bool {
         }
         RMatcher::Regex { re, i, m, s } => {
             let Some(t) = text(v) else { return false };
-            let re = regex::RegexBuilder::new(re)
-                .case_insensitive(*i)
-                .multi_line(*m)
-                .dot_matches_new_line(*s)
-                .build()
-                .unwrap();
-            re.is_match(&t)
+            thread_local! {
+                static CACHE: std::cell::RefCell<std::collections::HashMap<(String, bool, bool, bool), regex::Regex>> =
+                    std::cell::RefCell::new(std::collections::HashMap::new());
+            }
+            CACHE.with(|cache| {
+                let mut cache = cache.borrow_mut();
+                let re = cache.entry((re.clone(), *i, *m, *s)).or_insert_with(|| {
+                    regex::RegexBuilder::new(re)
+                        .case_insensitive(*i)
+                        .multi_line(*m)
+                        .dot_matches_new_line(*s)
+                        .build()
+                        .unwrap()
+                });
+                re.is_match(&t)
+            })
         }
         RMatcher::Cidr { addr, prefix } => {
             let Some(ip) = text(v).and_then(|t| t.trim().parse::<IpAddr>().ok()) else {
@@ -1022,5 +1031,222 @@ impl Rng {
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading raw rule items the naive way, straight from the specification.
+
+/// A rule value as written in YAML.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawVal {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Null,
+}
+
+impl RawVal {
+    /// The value as YAML text.
+    pub fn yaml(&self) -> String {
+        match self {
+            RawVal::Str(s) => format!("'{}'", s.replace('\'', "''")),
+            RawVal::Int(i) => i.to_string(),
+            RawVal::Bool(b) => b.to_string(),
+            RawVal::Null => "null".to_string(),
+        }
+    }
+}
+
+/// A field item as written: `field|mod|mod: values`.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    /// Empty for keywords.
+    pub field: String,
+    pub modifiers: Vec<String>,
+    pub values: Vec<RawVal>,
+}
+
+/// Sigma's escapes: `\*`, `\?`, `\\` are plain characters; other backslashes are plain;
+/// unescaped `*` and `?` are wildcards.
+pub fn parse_wildcards(s: &str) -> Vec<GPart> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() && matches!(chars[i + 1], '*' | '?' | '\\') {
+            out.push(GPart::Char(chars[i + 1]));
+            i += 2;
+            continue;
+        }
+        out.push(match c {
+            '*' => GPart::Many,
+            '?' => GPart::One,
+            c => GPart::Char(c),
+        });
+        i += 1;
+    }
+    out
+}
+
+fn naive_base64(bytes: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The reference item for a raw item, for the modifier combinations the differential
+/// generator writes.
+pub fn naive_item(raw: &RawItem) -> RItem {
+    let has = |m: &str| raw.modifiers.iter().any(|x| x == m);
+    let field = (!raw.field.is_empty()).then(|| raw.field.clone());
+    let values: Vec<&RawVal> = raw.values.iter().filter(|v| **v != RawVal::Null).collect();
+    let or_null = values.len() != raw.values.len();
+    let text = |v: &RawVal| match v {
+        RawVal::Str(s) => s.clone(),
+        RawVal::Int(i) => i.to_string(),
+        RawVal::Bool(b) => b.to_string(),
+        RawVal::Null => String::new(),
+    };
+    if has("exists") {
+        return RItem {
+            field,
+            test: RTest::Exists(raw.values[0] == RawVal::Bool(true)),
+        };
+    }
+    if has("fieldref") {
+        let how = if has("contains") {
+            ast::RefHow::Contains
+        } else if has("startswith") {
+            ast::RefHow::StartsWith
+        } else if has("endswith") {
+            ast::RefHow::EndsWith
+        } else {
+            ast::RefHow::Equal
+        };
+        return RItem {
+            field,
+            test: RTest::FieldRef {
+                all: has("all"),
+                negate: has("neq"),
+                cased: has("cased"),
+                how,
+                fields: values.iter().map(|v| text(v)).collect(),
+            },
+        };
+    }
+    if values.is_empty() {
+        return RItem {
+            field,
+            test: RTest::Null,
+        };
+    }
+    let num_op = [
+        ("lt", ast::NumOp::Lt),
+        ("lte", ast::NumOp::Lte),
+        ("gt", ast::NumOp::Gt),
+        ("gte", ast::NumOp::Gte),
+    ]
+    .into_iter()
+    .find(|(m, _)| has(m))
+    .map(|(_, op)| op);
+    let matchers = values
+        .iter()
+        .map(|v| {
+            if let Some(op) = num_op {
+                return RMatcher::Num(op, text(v).parse().unwrap());
+            }
+            if has("re") {
+                return RMatcher::Regex {
+                    re: text(v),
+                    i: has("i"),
+                    m: has("m"),
+                    s: has("s"),
+                };
+            }
+            if has("cidr") {
+                let t = text(v);
+                let (a, p) = t.split_once('/').unwrap();
+                let addr: IpAddr = a.parse().unwrap();
+                let prefix: u8 = p.parse().unwrap();
+                // The network address: host bits cleared.
+                let addr = match addr {
+                    IpAddr::V4(x) => {
+                        let bits = u32::from(x);
+                        let mask = if prefix == 0 {
+                            0
+                        } else {
+                            u32::MAX << (32 - u32::from(prefix))
+                        };
+                        IpAddr::V4((bits & mask).into())
+                    }
+                    IpAddr::V6(x) => {
+                        let bits = u128::from(x);
+                        let mask = if prefix == 0 {
+                            0
+                        } else {
+                            u128::MAX << (128 - u32::from(prefix))
+                        };
+                        IpAddr::V6((bits & mask).into())
+                    }
+                };
+                return RMatcher::Cidr { addr, prefix };
+            }
+            let mut parts = match v {
+                RawVal::Str(s) => parse_wildcards(s),
+                other => text(other).chars().map(GPart::Char).collect(),
+            };
+            if has("base64") {
+                let plain: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        GPart::Char(c) => *c,
+                        _ => panic!("base64 of a wildcard"),
+                    })
+                    .collect();
+                parts = naive_base64(plain.as_bytes())
+                    .chars()
+                    .map(GPart::Char)
+                    .collect();
+            }
+            let keyword = field.is_none();
+            if has("contains") || (keyword && !has("startswith") && !has("endswith")) {
+                if parts.first() != Some(&GPart::Many) {
+                    parts.insert(0, GPart::Many);
+                }
+                if parts.last() != Some(&GPart::Many) {
+                    parts.push(GPart::Many);
+                }
+            } else if has("startswith") {
+                parts.push(GPart::Many);
+            } else if has("endswith") {
+                parts.insert(0, GPart::Many);
+            }
+            RMatcher::Glob {
+                parts,
+                cased: has("cased"),
+            }
+        })
+        .collect();
+    RItem {
+        field,
+        test: RTest::Match {
+            all: has("all"),
+            or_null,
+            negate: has("neq"),
+            matchers,
+        },
     }
 }
