@@ -18,13 +18,16 @@
 use midwatch_detect::sigma::{Doc, FieldSpace, LoadOptions, load_str};
 use std::path::{Path, PathBuf};
 
-/// The shared data directory.
+/// A file under the shared data directory, found from this crate (`crates/detect`) or
+/// from the peer benchmark crate inside it.
 pub fn data(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/"
-    ))
-    .join(rel)
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = ["../../../shared/data", "../../../../../shared/data"]
+        .iter()
+        .map(|up| here.join(up))
+        .find(|p| p.is_dir())
+        .expect("the shared data directory");
+    root.join(rel)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
