@@ -3,10 +3,19 @@
 //! from them; record parsing included. With and without dispatch (exact-value index and
 //! literal prefilter). Rule loading is measured too.
 //!
+//! Also: `product: midwatch` rules over the same samples normalized to OCSF events.
+//!
 //! The comparison with other Rust Sigma engines is in `benches/peers/` (its own crate).
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "benchmark set-up over known data"
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use midwatch_detect::Context;
 use midwatch_detect::sigma::{Engine, EngineOptions, LoadOptions, Match, load_str};
+use midwatch_model::{Event, Inventory};
 use std::hint::black_box;
 
 #[path = "sigma_bench_data.rs"]
@@ -70,6 +79,8 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    bench_events(c);
+
     let texts = data::rule_set(1000);
     let mut load = c.benchmark_group("sigma_load");
     load.sample_size(10);
@@ -84,6 +95,76 @@ fn bench(c: &mut Criterion) {
         })
     });
     load.finish();
+}
+
+/// The vendor samples normalized by their sources, repeated to [`EVENTS`].
+fn normalized_events() -> Vec<Event> {
+    let mut out = Vec::new();
+    for (source, bytes) in data::vendor_records() {
+        let Some(src) = midwatch_sources::by_name(source) else {
+            continue;
+        };
+        if let Ok(midwatch_sources::Parsed::Events(mut evs)) =
+            src.parse(&bytes, midwatch_sources::RecordCtx::default())
+        {
+            for e in &mut evs {
+                midwatch_sources::stamp(e, source, "", midwatch_sources::RecordCtx::default());
+            }
+            out.extend(evs);
+        }
+    }
+    out.iter().cycle().take(EVENTS).cloned().collect()
+}
+
+/// `n` midwatch rules of a few shapes, over fields every source fills.
+fn midwatch_rules(n: usize) -> Vec<midwatch_detect::sigma::Rule> {
+    let classes = [3002, 3001, 3004, 3005, 6001, 6003, 6006];
+    (0..n)
+        .map(|i| {
+            let class = classes[i % classes.len()];
+            let body = match i % 4 {
+                0 => format!("class_uid: {class}\n        actor.user.uid|startswith: 'svc-{i}'"),
+                1 => format!("class_uid: {class}\n        src_endpoint.ip|cidr: '10.{}.0.0/16'", i % 256),
+                2 => format!("midwatch.action: 'action-{i}'\n        status_id: 2"),
+                _ => format!("metadata.event_code|contains: 'event-{i}'"),
+            };
+            let text = format!(
+                "title: r{i}\nlogsource: {{product: midwatch}}\ndetection:\n    sel:\n        {body}\n    condition: sel\n"
+            );
+            let mut report = load_str(&text, "m.yml", &LoadOptions::default());
+            assert!(report.unsupported.is_empty(), "{:?}", report.unsupported);
+            report.rules.remove(0)
+        })
+        .collect()
+}
+
+fn bench_events(c: &mut Criterion) {
+    let events = normalized_events();
+    let inv = Inventory::default();
+    let mut group = c.benchmark_group("sigma_match_event");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    for n in [200, 1000] {
+        let engine = Engine::new(midwatch_rules(n));
+        let mut out = Vec::new();
+        group.bench_function(format!("{n}_midwatch_rules"), |b| {
+            b.iter(|| {
+                out.clear();
+                for e in &events {
+                    let ctx = Context {
+                        event: e,
+                        session: None,
+                        identity: None,
+                        app: None,
+                        inventory: &inv,
+                    };
+                    engine.match_event(&ctx, &mut out);
+                }
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

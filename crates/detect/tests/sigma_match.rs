@@ -499,3 +499,10 @@ fn first_string_reads_grouping_fields() {
     );
     assert_eq!(rec.first_string("client.missing"), None);
 }
+
+#[test]
+fn engines_and_rules_cross_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<Engine>();
+    check::<Rule>();
+}

@@ -1,20 +1,25 @@
 //! Matching records against many rules, touching only the rules that can match.
 //!
 //! Rules are grouped into feeds: one per vendor source (the rules whose logsource that
-//! source produces) and one for midwatch events. Within a feed two indexes cut the work:
+//! source produces) and one for midwatch events. Within a feed three shortcuts cut the work:
 //! - **exact-value dispatch**: a rule whose condition requires some field to equal one of
 //!   a few values (`eventType: user.session.start`, `eventName: [ConsoleLogin, …]`,
 //!   `class_uid: 3002`) is filed under those values; per record, the engine reads that
 //!   field once and takes the rules filed under its value. The field is chosen per rule
 //!   among those its condition pins down, preferring the ones most rules of the feed share,
 //!   so a feed ends up with a handful of index fields (typically the event-type field);
-//! - **literal prefilter** (raw records): a rule whose condition requires one of some
-//!   literals to appear in a value (every equality, prefix, suffix, substring or keyword
-//!   test carries one) is skipped unless one of them occurs in the record's text, found in
-//!   one Aho-Corasick pass (ASCII case-insensitive, escapes decoded). A record in which no
-//!   rule's literal occurs is not even parsed.
+//! - **substring dispatch**: a rule the exact index does not reach, whose condition requires
+//!   one of some literals inside the values of one field (`userAgent|contains: curl`), is
+//!   filed under that field; per record, the field's values are scanned once (Aho-Corasick)
+//!   for the literals of all such rules;
+//! - **literal prefilter** (raw records; the rules neither index reaches, when there are
+//!   enough of them): a rule whose condition requires one of some literals to appear in a
+//!   value (every equality, prefix, suffix, substring or keyword test carries one) is
+//!   skipped unless one of them occurs in the record's text, found in one Aho-Corasick pass
+//!   (ASCII case-insensitive, escapes decoded). A record in which no rule's literal occurs is
+//!   not even parsed.
 //!
-//! Both only ever skip rules that cannot match, so results are the same with dispatch on or
+//! All three only ever skip rules that cannot match, so results are the same with dispatch on or
 //! off ([`EngineOptions`]); the tests check that on the corpus and on random rules.
 
 use super::ast::{Cond, Detection, Item, Matcher, Test};
@@ -104,6 +109,10 @@ pub struct FeedStats {
     pub indexed: usize,
     /// The fields dispatched on.
     pub index_fields: Vec<String>,
+    /// Rules reached through substring dispatch.
+    pub substring_indexed: usize,
+    /// The fields substring dispatch scans.
+    pub substring_fields: Vec<String>,
     /// Rules gated by the literal prefilter.
     pub prefiltered: usize,
     /// Distinct prefilter literals.
@@ -135,7 +144,8 @@ struct Feed {
     rules: Vec<u32>,
     fallback: Option<&'static str>,
     index: Vec<IndexField>,
-    /// Local ids not reached through the index.
+    substr: Vec<SubstrField>,
+    /// Local ids reached through neither index.
     rest: Vec<u32>,
     prefilter: Option<Prefilter>,
 }
@@ -144,6 +154,16 @@ struct Feed {
 struct IndexField {
     path: FieldPath,
     by_value: HashMap<Box<str>, Vec<u32>>,
+}
+
+/// Rules that need one of some literals inside the values of one field: the field's values
+/// are scanned once for all of them.
+#[derive(Debug)]
+struct SubstrField {
+    path: FieldPath,
+    ac: AhoCorasick,
+    /// Local ids per literal.
+    by_literal: Vec<Vec<u32>>,
 }
 
 #[derive(Debug)]
@@ -315,6 +335,18 @@ impl Engine {
                     false
                 });
             }
+            for field in &feed.substr {
+                record.lookup(&field.path, &mut |v| {
+                    if let Some(t) = v.text(text) {
+                        for m in field.ac.find_overlapping_iter(t) {
+                            if let Some(rules) = field.by_literal.get(m.pattern().as_usize()) {
+                                candidates.extend(rules.iter().copied().filter(|r| ok(*r)));
+                            }
+                        }
+                    }
+                    false
+                });
+            }
             candidates.extend(feed.rest.iter().copied().filter(|r| ok(*r)));
             candidates.sort_unstable();
             candidates.dedup();
@@ -353,6 +385,7 @@ impl Feed {
             .map(|r| &*r.detection)
             .collect();
         let (index, rest) = build_index(&details);
+        let (substr, rest) = build_substr(&details, rest);
         // With the index on, only the rules it does not reach are worth gating.
         let prefilter = match raw {
             Some(o) if o.prefilter && o.index => Prefilter::build(&details, &rest),
@@ -366,6 +399,7 @@ impl Feed {
             rules: ids,
             fallback,
             index,
+            substr,
             rest,
             prefilter,
         }
@@ -376,12 +410,23 @@ impl Feed {
             Some(p) => (p.gated.iter().filter(|g| **g).count(), p.by_literal.len()),
             None => (0, 0),
         };
+        let substring_indexed: usize = self
+            .substr
+            .iter()
+            .map(|f| f.by_literal.iter().flatten().collect::<BTreeSet<_>>().len())
+            .sum();
         FeedStats {
             feed: name.to_string(),
             rules: self.rules.len(),
-            indexed: self.rules.len() - self.rest.len(),
+            indexed: self.rules.len() - self.rest.len() - substring_indexed,
             index_fields: self
                 .index
+                .iter()
+                .map(|f| f.path.as_str().to_string())
+                .collect(),
+            substring_indexed,
+            substring_fields: self
+                .substr
                 .iter()
                 .map(|f| f.path.as_str().to_string())
                 .collect(),
@@ -469,20 +514,35 @@ fn build_index(details: &[&Detection]) -> (Vec<IndexField>, Vec<u32>) {
         .iter()
         .map(|d| cond_options(d, &d.condition))
         .collect();
+    // A field is worth more the more distinct values the rules pin it to (smaller buckets:
+    // `eventName` before `eventSource`, `midwatch.action` before `class_uid`), then the
+    // more rules can use it (fewer index fields).
     let mut popularity: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut distinct: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for opts in &options {
         let fields: BTreeSet<&str> = opts.iter().map(|(f, _)| f.as_str()).collect();
         for f in fields {
             *popularity.entry(f).or_default() += 1;
         }
+        for (f, values) in opts {
+            distinct
+                .entry(f.as_str())
+                .or_default()
+                .extend(values.iter().map(String::as_str));
+        }
     }
+    let score = |f: &str| {
+        (
+            distinct.get(f).map_or(0, BTreeSet::len),
+            popularity.get(f).copied().unwrap_or(0),
+        )
+    };
     let mut index: BTreeMap<String, HashMap<Box<str>, Vec<u32>>> = BTreeMap::new();
     let mut rest = Vec::new();
     for (local, opts) in options.iter().enumerate() {
         let best = opts.iter().max_by(|a, b| {
-            let pa = popularity.get(a.0.as_str()).copied().unwrap_or(0);
-            let pb = popularity.get(b.0.as_str()).copied().unwrap_or(0);
-            pa.cmp(&pb)
+            score(&a.0)
+                .cmp(&score(&b.0))
                 .then(b.1.len().cmp(&a.1.len()))
                 .then(b.0.cmp(&a.0))
         });
@@ -507,6 +567,100 @@ fn build_index(details: &[&Detection]) -> (Vec<IndexField>, Vec<u32>) {
         })
         .collect();
     (index, rest)
+}
+
+/// Fewest rules sharing a field worth a substring scan of that field.
+const MIN_SUBSTR_RULES: usize = 2;
+
+/// Move the rules of `rest` whose condition needs a literal inside one field's values into
+/// substring dispatch; returns it and the rules still left.
+fn build_substr(details: &[&Detection], rest: Vec<u32>) -> (Vec<SubstrField>, Vec<u32>) {
+    let options: Vec<(u32, Vec<ExactOption>)> = rest
+        .iter()
+        .map(|&local| {
+            let opts = details
+                .get(local as usize)
+                .map(|d| cond_field_literals(d, &d.condition))
+                .unwrap_or_default();
+            (local, opts)
+        })
+        .collect();
+    let mut popularity: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, opts) in &options {
+        let fields: BTreeSet<&str> = opts.iter().map(|(f, _)| f.as_str()).collect();
+        for f in fields {
+            *popularity.entry(f).or_default() += 1;
+        }
+    }
+    let popular = |f: &str| popularity.get(f).copied().unwrap_or(0);
+    let mut chosen: BTreeMap<String, Vec<(u32, BTreeSet<String>)>> = BTreeMap::new();
+    let mut left = Vec::new();
+    for (local, opts) in &options {
+        let best = opts
+            .iter()
+            .filter(|(f, _)| popular(f) >= MIN_SUBSTR_RULES)
+            .max_by(|a, b| popular(&a.0).cmp(&popular(&b.0)).then(b.0.cmp(&a.0)));
+        match best {
+            Some((field, lits)) => chosen
+                .entry(field.clone())
+                .or_default()
+                .push((*local, lits.clone())),
+            None => left.push(*local),
+        }
+    }
+    let mut fields = Vec::new();
+    for (path, rules) in chosen {
+        let mut by_literal: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for (local, lits) in &rules {
+            for l in lits {
+                by_literal.entry(l.clone()).or_default().push(*local);
+            }
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(by_literal.keys());
+        match ac {
+            Ok(ac) => fields.push(SubstrField {
+                path: FieldPath::new(&path),
+                ac,
+                by_literal: by_literal.into_values().collect(),
+            }),
+            Err(_) => left.extend(rules.iter().map(|(l, _)| *l)),
+        }
+    }
+    left.sort_unstable();
+    (fields, left)
+}
+
+/// Options for substring dispatch: a field, and literals one of which some value of that
+/// field must contain for the condition to hold.
+fn cond_field_literals(d: &Detection, c: &Cond) -> Vec<ExactOption> {
+    match c {
+        Cond::Search(i) => d
+            .searches
+            .get(*i)
+            .map(|s| {
+                let alts: Vec<Vec<ExactOption>> = s
+                    .alternatives
+                    .iter()
+                    .map(|alt| {
+                        alt.iter()
+                            .filter_map(|item| {
+                                let field = item.field.clone()?;
+                                let lits = item_literals(item)?;
+                                Some((field, lits.into_iter().collect()))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                common_fields(alts)
+            })
+            .unwrap_or_default(),
+        Cond::And(cs) => cs.iter().flat_map(|c| cond_field_literals(d, c)).collect(),
+        Cond::Or(cs) => common_fields(cs.iter().map(|c| cond_field_literals(d, c)).collect()),
+        Cond::Not(_) => Vec::new(),
+    }
 }
 
 /// Options for exact-value dispatch: any one of them is a valid gate.

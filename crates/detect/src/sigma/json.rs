@@ -129,6 +129,13 @@ impl<'a> JsonRecord<'a> {
         })
     }
 
+    /// Parse a raw record of midwatch source `source` with that source's field lookup (the
+    /// same record rules of that source matched), e.g. to read grouping fields of a match.
+    pub fn for_source(bytes: &'a [u8], source: &str) -> Result<JsonRecord<'a>, RecordError> {
+        let fallback = super::logsource::vendor_feed(source).and_then(|f| f.fallback);
+        Ok(JsonRecord::parse(bytes)?.with_fallback(fallback))
+    }
+
     /// Also look a field up under the root object's `key` when it is not found at the root
     /// (Azure Monitor records keep most fields under `properties`).
     pub fn with_fallback(mut self, key: Option<&str>) -> JsonRecord<'a> {

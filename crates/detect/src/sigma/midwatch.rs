@@ -63,26 +63,108 @@
 use super::record::{FieldPath, Lookup, Record, Value};
 use crate::Context;
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
+use std::cell::RefCell;
 
-/// The record a `product: midwatch` rule is matched against.
-#[derive(Debug, Clone, Copy)]
+/// The record a `product: midwatch` rule is matched against. Many rules test the same
+/// few fields, so each field's values are resolved once per record and kept.
+#[derive(Debug)]
 pub struct MidwatchRecord<'a> {
     ctx: Context<'a>,
+    cache: RefCell<Vec<(Box<str>, Slot)>>,
+}
+
+/// A path's cached values (`Some(None)`: the path is missing); empty while a visitor runs.
+type Slot = Option<Option<Vec<Owned>>>;
+
+/// A value kept by the per-record cache.
+#[derive(Debug, Clone)]
+enum Owned {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Object,
+}
+
+impl Owned {
+    fn of(v: Value<'_>) -> Owned {
+        match v {
+            Value::Null => Owned::Null,
+            Value::Bool(b) => Owned::Bool(b),
+            Value::Int(i) => Owned::Int(i),
+            Value::UInt(u) => Owned::UInt(u),
+            Value::Float(f) => Owned::Float(f),
+            Value::Number(s) | Value::Str(s) => Owned::Str(s.to_string()),
+            Value::Object => Owned::Object,
+        }
+    }
+
+    fn value(&self) -> Value<'_> {
+        match self {
+            Owned::Null => Value::Null,
+            Owned::Bool(b) => Value::Bool(*b),
+            Owned::Int(i) => Value::Int(*i),
+            Owned::UInt(u) => Value::UInt(*u),
+            Owned::Float(f) => Value::Float(*f),
+            Owned::Str(s) => Value::Str(s),
+            Owned::Object => Value::Object,
+        }
+    }
 }
 
 impl<'a> MidwatchRecord<'a> {
     /// The record of one event in its context.
     pub fn new(ctx: Context<'a>) -> MidwatchRecord<'a> {
-        MidwatchRecord { ctx }
+        MidwatchRecord {
+            ctx,
+            cache: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Every value at `path` (`None`: the path does not exist), uncached.
+    fn resolve(&self, path: &FieldPath) -> Option<Vec<Owned>> {
+        let mut values = Vec::new();
+        let mut keep = |v: Value<'_>| {
+            values.push(Owned::of(v));
+            false
+        };
+        let found = match computed(&self.ctx, path.as_str(), &mut keep) {
+            Some(found) => found,
+            None => walk(self.ctx.event, Mode::Seek { path, from: 0 }, &mut keep),
+        };
+        found.found().then_some(values)
     }
 }
 
 impl Record for MidwatchRecord<'_> {
     fn lookup(&self, path: &FieldPath, visit: &mut dyn FnMut(Value<'_>) -> bool) -> Lookup {
-        if let Some(found) = computed(&self.ctx, path.as_str(), visit) {
-            return found;
+        // The values are taken out while the visitor runs, so a visitor that looks fields
+        // up itself never meets a borrowed cache.
+        let cached = {
+            let mut cache = self.cache.borrow_mut();
+            cache
+                .iter_mut()
+                .find(|(p, _)| **p == *path.as_str())
+                .and_then(|(_, v)| v.take())
+        };
+        let values = match cached {
+            Some(values) => values,
+            None => self.resolve(path),
+        };
+        let result = match &values {
+            Some(values) => Lookup::Found {
+                matched: values.iter().any(|v| visit(v.value())),
+            },
+            None => Lookup::Missing,
+        };
+        let mut cache = self.cache.borrow_mut();
+        match cache.iter_mut().find(|(p, _)| **p == *path.as_str()) {
+            Some((_, slot)) => *slot = Some(values),
+            None => cache.push((path.as_str().into(), Some(values))),
         }
-        walk(self.ctx.event, Mode::Seek { path, from: 0 }, visit)
+        result
     }
 
     fn leaves(&self, visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
