@@ -25,6 +25,7 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
     let org = ctx.org;
     let victim = ctx.victim(t, |_| true)?;
     let app = ctx.managed_app(victim, &[])?;
+    let nets = ctx.whereabouts(victim, t);
     let (rng, sink) = (&mut ctx.rng, &mut *ctx.sink);
     let (name, perms) = rng.pick(BAD_EXTENSIONS).copied()?;
     let installed = extension(name, perms);
@@ -34,7 +35,7 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
         ..installed.clone()
     };
 
-    let b = Browser::new(victim, app, sink.session_id(), &victim.device, &victim.home);
+    let b = Browser::new(victim, app, sink.session_id(), &victim.device, nets.at(t)).along(&nets);
     let (login, _) = sign_in(sink, rng, &b, t);
     let install_at = login + rng.range(5 * MIN, 15 * MIN);
     let (last, _) = browse(sink, rng, org, &b, login, install_at, 80 * SEC);

@@ -2,8 +2,9 @@
 //!
 //! An app that should only be reached through single sign-on accepts a local password,
 //! without MFA — a leftover local account or a forgotten break-glass credential. Half the
-//! time it happens from the victim's own laptop and home network, so only the way of
-//! signing in gives it away. The login and everything done in that session are labelled.
+//! time it happens from the victim's own laptop on the network it is on at the time, so
+//! only the way of signing in gives it away. The login and everything done in that session
+//! are labelled.
 
 use super::Ctx;
 use crate::clock::SEC;
@@ -25,13 +26,15 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
     let from_home = ctx.rng.chance(0.5);
     let device = ctx.hostile_device(victim.device.user_agent.as_deref());
     let net = ctx.hostile_network(&victim.home.country)?;
+    let nets = ctx.whereabouts(victim, t);
     let (device, net) = if from_home {
-        (&victim.device, &victim.home)
+        (&victim.device, nets.at(t))
     } else {
         (&device, &net)
     };
     let (rng, sink) = (&mut ctx.rng, &mut *ctx.sink);
     let b = Browser::new(victim, app, sink.session_id(), device, net);
+    let b = if from_home { b.along(&nets) } else { b };
 
     let mut events = Vec::new();
     let mut e = b.ev("login", t);

@@ -1,7 +1,8 @@
 //! Labelled attacks injected into the benign stream, one file per scenario.
 //!
 //! Each scenario plays out one attack at a given time — building the victim's own session
-//! where one is needed, with the same building blocks as benign traffic — and records a
+//! where one is needed, with the same building blocks as benign traffic and from wherever
+//! the victim's laptop is at the time ([`crate::traffic::plan`]) — and records a
 //! [`crate::label::Label`] listing exactly the events a detector should flag. Instances are
 //! spread evenly over the window in a seed-dependent order, so every run has every attack
 //! at a different, reproducible moment.
@@ -20,6 +21,7 @@ use crate::clock::{HOUR, Window, business_hours};
 use crate::org::{App, Org, Person};
 use crate::rng::Rng;
 use crate::sink::Sink;
+use crate::traffic::plan::{self, Whereabouts};
 use crate::wire::{DeviceW, NetworkW};
 use std::collections::BTreeSet;
 
@@ -52,15 +54,24 @@ pub struct Ctx<'a> {
     pub rng: Rng,
     /// Which repetition of the scenario this is (0 for the first).
     pub round: usize,
+    seed: u64,
     used: &'a mut BTreeSet<usize>,
 }
 
 impl<'a> Ctx<'a> {
-    /// An active person matching `fit`, preferring people in business hours at `t` and
-    /// people not yet victimised. `None` when nobody fits.
+    /// An active person matching `fit`, preferring people in their home city around `t`
+    /// (not on or flying to or from a trip), people not yet victimised and people in
+    /// business hours at `t`. `None` when nobody fits.
     pub fn victim(&mut self, t: i64, fit: impl Fn(&Person) -> bool) -> Option<&'a Person> {
         let org: &'a Org = self.org;
+        let seed = self.seed;
         let all: Vec<&'a Person> = org.people.iter().filter(|p| p.active() && fit(p)).collect();
+        let at_home: Vec<&'a Person> = all
+            .iter()
+            .copied()
+            .filter(|p| !plan::away(seed, p, t, t + SPAN))
+            .collect();
+        let all = if at_home.is_empty() { all } else { at_home };
         let fresh: Vec<&'a Person> = all
             .iter()
             .copied()
@@ -99,6 +110,11 @@ impl<'a> Ctx<'a> {
             preferred
         };
         self.rng.pick(&pool).copied()
+    }
+
+    /// Where `p`'s laptop is on the day of `t`: the victim's own events come from there.
+    pub fn whereabouts(&self, p: &Person, t: i64) -> Whereabouts {
+        plan::whereabouts(self.org, self.seed, p, t)
     }
 
     /// An attacker's network, in a country other than `not_country`.
@@ -164,6 +180,7 @@ pub fn inject(org: &Org, win: Window, sink: &mut Sink, seed: u64) {
             sink: &mut *sink,
             rng,
             round,
+            seed,
             used: &mut used,
         };
         match scenario {

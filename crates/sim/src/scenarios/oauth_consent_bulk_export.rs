@@ -34,9 +34,10 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
     } else {
         ROGUE_OAUTH_CLIENTS.first()?
     };
+    let nets = ctx.whereabouts(victim, t);
     let (rng, sink) = (&mut ctx.rng, &mut *ctx.sink);
 
-    let b = Browser::new(victim, app, sink.session_id(), &victim.device, &victim.home);
+    let b = Browser::new(victim, app, sink.session_id(), &victim.device, nets.at(t)).along(&nets);
     let (login, _) = sign_in(sink, rng, &b, t);
     let consent_at = login + rng.range(5 * MIN, 20 * MIN);
     let (last, _) = browse(sink, rng, org, &b, login, consent_at, 90 * SEC);

@@ -35,9 +35,10 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
         Some(v) => v,
         None => ctx.victim(t, |_| true)?,
     };
+    let nets = ctx.whereabouts(victim, t);
     let (rng, sink) = (&mut ctx.rng, &mut *ctx.sink);
 
-    let b = Browser::new(victim, app, sink.session_id(), &victim.device, &victim.home);
+    let b = Browser::new(victim, app, sink.session_id(), &victim.device, nets.at(t)).along(&nets);
     let (login, _) = sign_in(sink, rng, &b, t);
     let grant_at = login + rng.range(5 * MIN, 20 * MIN);
     let (last, _) = browse(sink, rng, org, &b, login, grant_at, 90 * SEC);

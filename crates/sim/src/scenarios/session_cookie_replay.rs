@@ -33,9 +33,10 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
     )?;
     let device = ctx.hostile_device(victim.device.user_agent.as_deref());
     let net = ctx.hostile_network(&victim.home.country)?;
+    let nets = ctx.whereabouts(victim, t);
     let (rng, sink) = (&mut ctx.rng, &mut *ctx.sink);
 
-    let b = Browser::new(victim, app, sink.session_id(), &victim.device, &victim.home);
+    let b = Browser::new(victim, app, sink.session_id(), &victim.device, nets.at(t)).along(&nets);
     let (login, _) = sign_in(sink, rng, &b, t);
     let attack_start = login + rng.range(15 * MIN, 35 * MIN);
     let attack_len = rng.range(10 * MIN, 30 * MIN);
@@ -81,7 +82,7 @@ fn run(ctx: &mut Ctx<'_>, t: i64) -> Option<()> {
         net.asn,
         net.country,
         victim.device.id.as_deref().unwrap_or("?"),
-        victim.home.country,
+        b.network.country,
     );
     sink.label(NAME, b.key(), &victim.email, &events, description);
     Some(())

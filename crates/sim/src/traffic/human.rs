@@ -1,14 +1,18 @@
 //! People at work: a day planned by the local clock, filled with browser sessions.
 //!
 //! A weekday runs from a morning arrival to an evening departure with a lunch break; some
-//! people work a little at weekends; some days they are off, travelling or on the VPN.
+//! people work a little at weekends; some days they are off or travelling. Where they are
+//! and which network their laptop is on comes from their day's [`plan`](super::plan).
 //! Slack stays open in the background all day; other apps get focused sessions of a few
-//! minutes to an hour that end in a logout or simply go idle. The session building blocks
-//! ([`Browser`], [`sign_in`], [`browse`], [`action`]) are shared with the attack scenarios,
-//! so a victim's own activity looks exactly like everyone else's.
+//! minutes to an hour that end in a logout or simply go idle. Every event takes the network
+//! the laptop is on at that moment, so a session open while the laptop moves (home Wi-Fi to
+//! the VPN, hotel Wi-Fi to the VPN) continues from the new address. The session building
+//! blocks ([`Browser`], [`sign_in`], [`browse`], [`action`]) are shared with the attack
+//! scenarios, so a victim's own activity looks exactly like everyone else's.
 
-use crate::catalog::{AppKind, OAUTH_CLIENTS, TRAVEL, network};
-use crate::clock::{MIN, SEC, Window, local_day, local_midnight, weekday};
+use super::plan::{self, Hours, Whereabouts};
+use crate::catalog::{AppKind, OAUTH_CLIENTS};
+use crate::clock::{MIN, SEC, Window, local_day};
 use crate::content;
 use crate::org::{App, Org, Person};
 use crate::rng::Rng;
@@ -30,8 +34,10 @@ pub struct Browser<'a> {
     pub session: SessionW,
     /// From which device.
     pub device: &'a DeviceW,
-    /// From which network.
+    /// From which network (at the start, when following [`Browser::along`]).
     pub network: &'a NetworkW,
+    /// The laptop's whereabouts, which each event's network then follows.
+    pub nets: Option<&'a Whereabouts>,
 }
 
 impl<'a> Browser<'a> {
@@ -56,6 +62,15 @@ impl<'a> Browser<'a> {
             session: SessionW::browser(session_id),
             device,
             network,
+            nets: None,
+        }
+    }
+
+    /// The same session, each event from the network the laptop is on at its time.
+    pub fn along(self, nets: &'a Whereabouts) -> Browser<'a> {
+        Browser {
+            nets: Some(nets),
+            ..self
         }
     }
 
@@ -69,6 +84,7 @@ impl<'a> Browser<'a> {
             session: self.session.clone(),
             device,
             network,
+            nets: None,
         }
     }
 
@@ -84,7 +100,7 @@ impl<'a> Browser<'a> {
         e.session = Some(&self.session);
         e.app = Some(&self.app.w);
         e.device = Some(self.device);
-        e.network = Some(self.network);
+        e.network = Some(self.nets.map_or(self.network, |w| w.at(ts)));
         e
     }
 
@@ -359,65 +375,44 @@ pub fn browse(
 /// Generate every active person's working days inside `win`.
 pub fn generate(org: &Org, win: Window, sink: &mut Sink, seed: u64) {
     for p in org.people.iter().filter(|p| p.active()) {
-        let first = local_day(win.start, p.tz_min);
-        let last = local_day(win.end.saturating_sub(1), p.tz_min);
+        // A day abroad runs by the local clock there, up to most of a day earlier or later
+        // than the same date at home: look one day further either side.
+        let first = local_day(win.start, p.tz_min) - 1;
+        let last = local_day(win.end.saturating_sub(1), p.tz_min) + 1;
         for day in first..=last {
+            let planned = plan::plan(org, seed, p, day);
+            let Some(hours) = planned.hours else {
+                continue;
+            };
             let mut rng = Rng::derive(seed, &[2, p.idx as u64, day as u64]);
-            workday(org, win, sink, &mut rng, p, day);
+            workday(org, win, sink, &mut rng, p, hours, &planned.nets);
         }
     }
 }
 
-/// A hotel or airport network somewhere else.
-pub fn travel_network(rng: &mut Rng) -> Option<NetworkW> {
-    let place = rng.pick(TRAVEL)?;
-    let isp = place.isps.first()?;
-    let c = u8::try_from(rng.range(1, 255)).unwrap_or(1);
-    let d = u8::try_from(rng.range(2, 254)).unwrap_or(2);
-    Some(network(place, isp, c, d, (0.0, 0.0)))
-}
-
-fn workday(org: &Org, win: Window, sink: &mut Sink, rng: &mut Rng, p: &Person, day: i64) {
-    let midnight = local_midnight(day, p.tz_min);
-    let at = |minutes: i64| midnight + minutes * MIN;
-    let weekend = weekday(day) >= 5;
-    let (arrive, leave, lunch) = if weekend {
-        if !rng.chance(0.12) {
-            return;
-        }
-        let a = at(rng.range(10 * 60, 16 * 60)) + rng.range(0, MIN);
-        (a, a + rng.range(40 * MIN, 150 * MIN), None)
-    } else {
-        if rng.chance(0.04) {
-            return; // a day off
-        }
-        let a = at(rng.range(7 * 60 + 40, 9 * 60 + 40)) + rng.range(0, MIN);
-        let l = at(rng.range(16 * 60 + 40, 18 * 60 + 50));
-        let ls = at(rng.range(11 * 60 + 45, 13 * 60));
-        (a, l, Some((ls, ls + rng.range(30 * MIN, 65 * MIN))))
-    };
-
-    // Where they work from today.
-    let travel = if rng.chance(0.03) {
-        travel_network(rng)
-    } else {
-        None
-    };
-    let net: &NetworkW = match &travel {
-        Some(n) => n,
-        None if rng.chance(0.08) => org.vpn_nets.get(p.office).unwrap_or(&p.home),
-        None if p.office_based && !weekend && rng.chance(0.6) => {
-            org.office_nets.get(p.office).unwrap_or(&p.home)
-        }
-        None => &p.home,
-    };
+fn workday(
+    org: &Org,
+    win: Window,
+    sink: &mut Sink,
+    rng: &mut Rng,
+    p: &Person,
+    hours: Hours,
+    nets: &Whereabouts,
+) {
+    let Hours {
+        arrive,
+        leave,
+        lunch,
+        weekend,
+    } = hours;
 
     // Slack, open all day.
     let slack = if weekend { None } else { org.app("slack") };
     if let Some(slack) = slack {
         let start = arrive + rng.range(0, 10 * MIN);
         if win.contains(start) {
-            let b = Browser::new(p, slack, sink.session_id(), &p.device, net);
+            let b =
+                Browser::new(p, slack, sink.session_id(), &p.device, nets.at(start)).along(nets);
             let (t, _) = sign_in(sink, rng, &b, start);
             let mean = 10 * MIN;
             match lunch {
@@ -448,7 +443,7 @@ fn workday(org: &Org, win: Window, sink: &mut Sink, rng: &mut Rng, p: &Person, d
             end = ls + rng.range(0, 8 * MIN);
         }
         let end = end.min(leave);
-        session(org, win, sink, rng, p, app, net, t, end);
+        session(org, win, sink, rng, p, app, nets, t, end);
         t = end + rng.range(MIN, 15 * MIN);
     }
 }
@@ -464,7 +459,7 @@ fn session(
     rng: &mut Rng,
     p: &Person,
     app: &App,
-    net: &NetworkW,
+    nets: &Whereabouts,
     start: i64,
     end: i64,
 ) {
@@ -472,28 +467,9 @@ fn session(
         return;
     }
     let logout = rng.chance(0.45);
-    let roam = rng.chance(0.02);
-    let b = Browser::new(p, app, sink.session_id(), &p.device, net);
+    let b = Browser::new(p, app, sink.session_id(), &p.device, nets.at(start)).along(nets);
     let (t, _) = sign_in(sink, rng, &b, start);
-    let until = end.min(win.end);
-    let mean = 80 * SEC;
-    if roam {
-        // Halfway through, the laptop changes networks (home Wi-Fi to VPN or back; on the
-        // road, hotel Wi-Fi to VPN): same device, same browser, new address — a benign
-        // look-alike of a replayed session.
-        let travelling = net.city != p.home.city;
-        let other = if net.ip == p.home.ip || travelling {
-            org.vpn_nets.get(p.office).unwrap_or(&p.home)
-        } else {
-            &p.home
-        };
-        let mid = t + (until - t) / 2;
-        let (last, _) = browse(sink, rng, org, &b, t, mid, mean);
-        let moved = b.from(&p.device, other);
-        browse(sink, rng, org, &moved, last.max(mid), until, mean);
-    } else {
-        browse(sink, rng, org, &b, t, until, mean);
-    }
+    browse(sink, rng, org, &b, t, end.min(win.end), 80 * SEC);
     if logout && end < win.end {
         sign_out(sink, &b, end);
     }
