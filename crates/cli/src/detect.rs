@@ -5,7 +5,7 @@ use crate::{UsageError, usage};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use midwatch_detect::analyze::Analyzer;
-use midwatch_detect::detection::RawInput;
+use midwatch_detect::detection::RawIndex;
 use midwatch_detect::findings::FoldConfig;
 use midwatch_detect::rules::{RuleOptions, RuleSet, RuleStatus};
 use midwatch_model::inventory::InventoryDoc;
@@ -175,9 +175,7 @@ fn run(
     }
     // Stream order is event time (ties keep input order), as a live feed would deliver it.
     events.sort_by_key(|e| e.time);
-    let raw_by_hash: HashMap<&str, &midwatch_model::event::RawRecord> =
-        raw.iter().map(|r| (r.sha256.as_str(), r)).collect();
-    let mut raw_seen = std::collections::HashSet::new();
+    let mut raw_index = RawIndex::new(&raw);
     let detection = rules.detection(FoldConfig::default())?;
     let mut analyzer = Analyzer::new(
         inventory,
@@ -188,16 +186,7 @@ fn run(
     let mut latest: HashMap<String, Finding> = HashMap::new();
     let total = events.len();
     for mut e in events {
-        let raw_input = e
-            .midwatch
-            .raw
-            .as_ref()
-            .and_then(|r| raw_by_hash.get_key_value(r.sha256.as_str()))
-            .filter(|(h, _)| raw_seen.insert(**h))
-            .map(|(_, r)| RawInput {
-                source: &r.source,
-                bytes: &r.bytes,
-            });
+        let raw_input = raw_index.first_for(&e);
         for f in analyzer.analyze(&mut e, raw_input).findings {
             if f.new {
                 order.push(f.finding.id.clone());

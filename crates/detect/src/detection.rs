@@ -22,6 +22,34 @@ pub struct RawInput<'a> {
     pub bytes: &'a [u8],
 }
 
+/// The raw records of a batch by hash, handing each to detection once: with the first
+/// event that references it.
+#[derive(Debug, Default)]
+pub struct RawIndex<'a> {
+    by_hash: std::collections::HashMap<&'a str, &'a midwatch_model::event::RawRecord>,
+    given: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> RawIndex<'a> {
+    /// Index `raw` by SHA-256.
+    pub fn new(raw: &'a [midwatch_model::event::RawRecord]) -> RawIndex<'a> {
+        RawIndex {
+            by_hash: raw.iter().map(|r| (r.sha256.as_str(), r)).collect(),
+            given: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The raw record behind `event`, the first time it is asked for.
+    pub fn first_for(&mut self, event: &midwatch_model::Event) -> Option<RawInput<'a>> {
+        let sha = event.midwatch.raw.as_ref()?.sha256.as_str();
+        let (&hash, &record) = self.by_hash.get_key_value(sha)?;
+        self.given.insert(hash).then_some(RawInput {
+            source: &record.source,
+            bytes: &record.bytes,
+        })
+    }
+}
+
 /// Counters of one detection stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DetectionStats {
@@ -127,7 +155,8 @@ impl Detection {
             return;
         }
         let matches = std::mem::take(&mut self.matches);
-        match JsonRecord::parse(raw.bytes) {
+        // Read the record as the rules of its source saw it (Azure fields under `properties`).
+        match JsonRecord::for_source(raw.bytes, raw.source) {
             Ok(record) => {
                 for m in &matches {
                     self.rule_matched(ctx, &m.meta, &record);

@@ -10,7 +10,7 @@
 )]
 
 use midwatch_detect::analyze::Analyzer;
-use midwatch_detect::detection::RawInput;
+use midwatch_detect::detection::RawIndex;
 use midwatch_detect::findings::FoldConfig;
 use midwatch_detect::rules::{RuleOptions, RuleSet};
 use midwatch_model::{Finding, Inventory, Severity};
@@ -18,7 +18,6 @@ use midwatch_sessions::Stitcher;
 use midwatch_sim::{Label, SimConfig, simulate};
 use midwatch_sources::sensor::Sensor;
 use midwatch_sources::{Limits, normalize_bytes};
-use std::collections::HashMap;
 
 /// The pack plus the simulated organisation's own `detectors.toml` (its VPN egress).
 fn rules() -> RuleSet {
@@ -47,8 +46,7 @@ fn run(cfg: &SimConfig) -> (Vec<Label>, Vec<Finding>) {
     let body = out.events.join("\n");
     let n = normalize_bytes(&Sensor, body.as_bytes(), &Limits::default());
     assert!(n.rejects.is_empty(), "{:?}", n.rejects.first());
-    let raw: HashMap<&str, &midwatch_model::event::RawRecord> =
-        n.raw.iter().map(|r| (r.sha256.as_str(), r)).collect();
+    let mut raw = RawIndex::new(&n.raw);
     let mut analyzer = Analyzer::new(
         Inventory::from_doc(out.inventory).unwrap(),
         Stitcher::new(midwatch_sessions::Config::default()),
@@ -58,15 +56,7 @@ fn run(cfg: &SimConfig) -> (Vec<Label>, Vec<Finding>) {
     let mut events = n.events;
     events.sort_by_key(|e| e.time);
     for mut e in events {
-        let r = e
-            .midwatch
-            .raw
-            .as_ref()
-            .and_then(|r| raw.get(r.sha256.as_str()));
-        let input = r.map(|r| RawInput {
-            source: &r.source,
-            bytes: &r.bytes,
-        });
+        let input = raw.first_for(&e);
         for f in analyzer.analyze(&mut e, input).findings {
             match findings.iter_mut().find(|x| x.id == f.finding.id) {
                 Some(x) => *x = f.finding,

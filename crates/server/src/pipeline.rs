@@ -8,12 +8,12 @@
 
 use crate::metrics::Metrics;
 use midwatch_detect::analyze::Analyzer;
-use midwatch_detect::detection::{Detection, RawInput};
+use midwatch_detect::detection::{Detection, RawIndex};
 use midwatch_model::event::RawRecord;
 use midwatch_model::{App, Event, Finding, Identity, Inventory, Session, SessionState, Triage};
 use midwatch_sessions::{Config as StitchConfig, Stitcher};
 use midwatch_store::{Batch, Store, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -283,24 +283,13 @@ impl Worker {
         let mut seen = HashSet::with_capacity(ids.len());
         let mut all = Vec::with_capacity(ids.len());
         let mut answers = Vec::with_capacity(batches.len());
-        let raw_by_hash: HashMap<&str, &RawRecord> =
-            raw.iter().map(|r| (r.sha256.as_str(), r)).collect();
-        let mut raw_seen: HashSet<&str> = HashSet::new();
+        let mut raw_index = RawIndex::new(&raw);
         let mut findings: Vec<Finding> = Vec::new();
         for (mut events, total) in batches.into_iter().zip(sizes) {
             events.retain(|e| !known.contains(e.uid()) && seen.insert(e.uid().to_string()));
             let mut opened = 0;
             for e in &mut events {
-                let raw_input = e
-                    .midwatch
-                    .raw
-                    .as_ref()
-                    .and_then(|r| raw_by_hash.get_key_value(r.sha256.as_str()))
-                    .filter(|(h, _)| raw_seen.insert(h))
-                    .map(|(_, r)| RawInput {
-                        source: &r.source,
-                        bytes: &r.bytes,
-                    });
+                let raw_input = raw_index.first_for(e);
                 let done = self.analyzer.analyze(e, raw_input);
                 if done.placement.opened {
                     opened += 1;
