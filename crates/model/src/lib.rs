@@ -12,6 +12,7 @@ pub mod event;
 pub mod finding;
 pub mod hash;
 pub mod inventory;
+pub mod secret;
 pub mod session;
 pub mod timefmt;
 

@@ -1,0 +1,412 @@
+//! Index of the log: which records carry a session, identity, app, action, class, kind, id or
+//! word. The active segment's index lives in memory; a sealed segment's is written beside it
+//! (`seg-N.idx`) as sorted `(key, record)` entries, of which only a Bloom filter and every
+//! 64th key stay in memory. A lookup reads one small block per segment that may hold the key,
+//! so its cost grows with the segments a session spans, not with the size of the log.
+
+use crate::codec::{DecodeError, Hash, Reader, key_hash, sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+/// Field codes of index keys.
+pub mod field {
+    /// Session id.
+    pub const SESSION: u8 = 1;
+    /// Identity id.
+    pub const IDENTITY: u8 = 2;
+    /// App.
+    pub const APP: u8 = 3;
+    /// Action.
+    pub const ACTION: u8 = 4;
+    /// OCSF class uid (decimal).
+    pub const CLASS: u8 = 5;
+    /// Record kind.
+    pub const KIND: u8 = 6;
+    /// Record uid (event uid, finding id).
+    pub const UID: u8 = 7;
+    /// A word of free text.
+    pub const WORD: u8 = 8;
+}
+
+/// Entries between two keys kept in memory.
+const FENCE: usize = 64;
+/// Bytes of one entry in an index file.
+const ENTRY: usize = 12;
+/// Magic at the start of an index file.
+const MAGIC: &[u8; 8] = b"MWIDX01\0";
+
+/// Words of free text: lowercase runs of letters and digits, 2 to 64 bytes, at most 48 per
+/// record.
+pub fn words(text: &str, out: &mut Vec<String>) {
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if out.len() >= 48 {
+            return;
+        }
+        if (2..=64).contains(&w.len()) {
+            let w = w.to_lowercase();
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+}
+
+/// The index of the segment being written.
+#[derive(Debug, Default)]
+pub struct MemIndex {
+    /// Record offsets in the segment, by local number.
+    pub offsets: Vec<u64>,
+    /// Record times, by local number.
+    pub times: Vec<i64>,
+    postings: HashMap<u64, Vec<u32>>,
+}
+
+impl MemIndex {
+    /// Add record `local` (the next one) with its keys.
+    pub fn add(&mut self, offset: u64, time: i64, keys: &[u64]) {
+        let local = self.offsets.len() as u32;
+        self.offsets.push(offset);
+        self.times.push(time);
+        for k in keys {
+            let list = self.postings.entry(*k).or_default();
+            if list.last() != Some(&local) {
+                list.push(local);
+            }
+        }
+    }
+
+    /// Records carrying `key`, ascending.
+    pub fn lookup(&self, key: u64) -> &[u32] {
+        self.postings
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// Write the index file of a sealed segment, durably.
+    pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut entries: Vec<(u64, u32)> = self
+            .postings
+            .iter()
+            .flat_map(|(k, v)| v.iter().map(move |l| (*k, *l)))
+            .collect();
+        entries.sort_unstable();
+        let mut out = Vec::with_capacity(48 + self.len() * 16 + entries.len() * ENTRY + 32);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&segment.to_le_bytes());
+        out.extend_from_slice(&first_seq.to_le_bytes());
+        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        for o in &self.offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        for t in &self.times {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        for (k, l) in &entries {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&l.to_le_bytes());
+        }
+        let digest = sha256(&out);
+        out.extend_from_slice(&digest);
+        let tmp = path.with_extension("idx.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// Why an index file cannot be used (the segment is then indexed again from its records).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Read error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Damaged file.
+    #[error("damaged index: {0}")]
+    Damaged(String),
+}
+
+impl From<DecodeError> for IndexError {
+    fn from(e: DecodeError) -> IndexError {
+        IndexError::Damaged(e.to_string())
+    }
+}
+
+/// A Bloom filter over 64-bit keys (k = 7 probes from one hash by double hashing).
+#[derive(Debug, Clone)]
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    fn new(keys: usize) -> Bloom {
+        let words = (keys * 10).div_ceil(64).max(1);
+        Bloom {
+            bits: vec![0; words],
+        }
+    }
+
+    fn probes(&self, key: u64) -> impl Iterator<Item = (usize, u64)> + use<> {
+        let n = (self.bits.len() * 64) as u64;
+        let (a, b) = (key, key.rotate_left(32) | 1);
+        (0..7u64).map(move |i| {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % n;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert(&mut self, key: u64) {
+        for (w, m) in self.probes(key) {
+            if let Some(word) = self.bits.get_mut(w) {
+                *word |= m;
+            }
+        }
+    }
+
+    fn may_contain(&self, key: u64) -> bool {
+        self.probes(key)
+            .all(|(w, m)| self.bits.get(w).is_some_and(|word| word & m != 0))
+    }
+}
+
+/// The index of a sealed segment: its file open, a Bloom filter and fence keys in memory.
+#[derive(Debug)]
+pub struct SegmentIndex {
+    file: File,
+    /// Records in the segment.
+    pub count: u64,
+    entries: u64,
+    entries_at: u64,
+    fences: Vec<u64>,
+    bloom: Bloom,
+}
+
+impl SegmentIndex {
+    /// Open an index file, checking its digest, and load its filter and fences.
+    pub fn open(path: &Path, segment: u64, first_seq: u64) -> Result<SegmentIndex, IndexError> {
+        let bytes = std::fs::read(path)?;
+        let body_len = bytes
+            .len()
+            .checked_sub(32)
+            .ok_or_else(|| IndexError::Damaged("too short".into()))?;
+        let (body, digest) = bytes.split_at(body_len);
+        if sha256(body).as_slice() != digest {
+            return Err(IndexError::Damaged("digest mismatch".into()));
+        }
+        let mut r = Reader::new(body);
+        if r.take(8)? != MAGIC {
+            return Err(IndexError::Damaged("not an index file".into()));
+        }
+        if r.u64()? != segment || r.u64()? != first_seq {
+            return Err(IndexError::Damaged("index of another segment".into()));
+        }
+        let count = r.u64()?;
+        let entries = r.u64()?;
+        let arrays = count
+            .checked_mul(16)
+            .ok_or_else(|| IndexError::Damaged("count".into()))?;
+        let entries_at = 40 + arrays;
+        r.take(arrays as usize)?;
+        let mut bloom = Bloom::new(entries as usize);
+        let mut fences = Vec::with_capacity(entries as usize / FENCE + 1);
+        let mut last = None;
+        for i in 0..entries {
+            let k = r.u64()?;
+            r.u32()?;
+            if (i as usize).is_multiple_of(FENCE) {
+                fences.push(k);
+            }
+            if last != Some(k) {
+                bloom.insert(k);
+                last = Some(k);
+            }
+        }
+        r.finish()?;
+        Ok(SegmentIndex {
+            file: File::open(path)?,
+            count,
+            entries,
+            entries_at,
+            fences,
+            bloom,
+        })
+    }
+
+    fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_exact_at(buf, at)
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = &self.file;
+            f.seek(SeekFrom::Start(at))?;
+            f.read_exact(buf)
+        }
+    }
+
+    /// Records carrying `key`, ascending.
+    pub fn lookup(&self, key: u64) -> Result<Vec<u32>, IndexError> {
+        let mut out = Vec::new();
+        if !self.bloom.may_contain(key) {
+            return Ok(out);
+        }
+        // First block whose fence is ≥ key, minus one: the key may start in the block before.
+        let start_block = self.fences.partition_point(|f| *f < key).saturating_sub(1);
+        let mut block = start_block;
+        loop {
+            let first = (block * FENCE) as u64;
+            if first >= self.entries {
+                break;
+            }
+            let n = (self.entries - first).min(FENCE as u64) as usize;
+            let mut buf = vec![0u8; n * ENTRY];
+            self.read_at(&mut buf, self.entries_at + first * ENTRY as u64)?;
+            let mut r = Reader::new(&buf);
+            let mut past = false;
+            for _ in 0..n {
+                let k = r.u64()?;
+                let l = r.u32()?;
+                if k == key {
+                    out.push(l);
+                } else if k > key {
+                    past = true;
+                    break;
+                }
+            }
+            if past {
+                break;
+            }
+            block += 1;
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Offsets and times of every record (read on demand).
+    pub fn positions(&self) -> Result<(Vec<u64>, Vec<i64>), IndexError> {
+        let n = self.count as usize;
+        let mut buf = vec![0u8; n * 16];
+        self.read_at(&mut buf, 40)?;
+        let mut r = Reader::new(&buf);
+        let mut offsets = Vec::with_capacity(n);
+        for _ in 0..n {
+            offsets.push(r.u64()?);
+        }
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            times.push(r.i64()?);
+        }
+        Ok((offsets, times))
+    }
+}
+
+/// The index keys of a record.
+pub fn keys_of(h: &crate::codec::Header, words: &[String]) -> Vec<u64> {
+    let mut keys = Vec::with_capacity(8 + words.len());
+    for (f, v) in [
+        (field::SESSION, h.session.as_str()),
+        (field::IDENTITY, h.identity.as_str()),
+        (field::APP, h.app.as_str()),
+        (field::ACTION, h.action.as_str()),
+        (field::UID, h.uid.as_str()),
+    ] {
+        if !v.is_empty() {
+            keys.push(key_hash(f, v));
+        }
+    }
+    if h.class_uid != 0 {
+        keys.push(key_hash(field::CLASS, &h.class_uid.to_string()));
+    }
+    keys.push(key_hash(field::KIND, &h.kind.to_string()));
+    for w in words {
+        keys.push(key_hash(field::WORD, w));
+    }
+    keys
+}
+
+/// Intersect ascending lists.
+pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(*x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Digest of nothing, for callers that need a placeholder.
+pub const NO_HASH: Hash = [0; 32];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn sealed_index_answers_like_the_memory_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MemIndex::default();
+        for i in 0..5_000u64 {
+            let keys = [i % 7, 100 + i % 300, 10_000 + i, 3];
+            m.add(i * 10, i as i64, &keys);
+        }
+        let p = dir.path().join("seg.idx");
+        m.write(&p, 4, 1001).unwrap();
+        let s = SegmentIndex::open(&p, 4, 1001).unwrap();
+        for key in [0u64, 6, 3, 100, 399, 10_000, 14_999, 15_000, 7, 99_999] {
+            assert_eq!(s.lookup(key).unwrap(), m.lookup(key), "key {key}");
+        }
+        let (o, t) = s.positions().unwrap();
+        assert_eq!(o, m.offsets);
+        assert_eq!(t, m.times);
+        assert!(SegmentIndex::open(&p, 5, 1001).is_err());
+        let mut bytes = std::fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(SegmentIndex::open(&p, 4, 1001).is_err());
+    }
+
+    #[test]
+    fn words_are_lowercase_and_bounded() {
+        let mut w = Vec::new();
+        words("Alice@Example.com downloaded Q3-report.pdf", &mut w);
+        assert_eq!(
+            w,
+            [
+                "alice",
+                "example",
+                "com",
+                "downloaded",
+                "q3",
+                "report",
+                "pdf"
+            ]
+        );
+        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 7]), [3, 7]);
+    }
+}

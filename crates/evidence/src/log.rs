@@ -1,0 +1,997 @@
+//! The writer: appends records to the active segment with group commit, signs checkpoints,
+//! seals segments, keeps the manifest, recovers after a crash, removes expired segments
+//! behind signed tombstones and erases identities.
+//!
+//! A record is acknowledged only after the bytes holding it are synced: callers that append
+//! at the same time share one `fdatasync` (the first to arrive syncs for everyone queued
+//! behind it).
+
+use crate::codec::{
+    FRAME_CHECKPOINT, FRAME_HEADER, FRAME_RECORD, FRAME_TOMBSTONE, FrameEnd, Frames, Hash, Header,
+    Kind, SegmentHeader, chain_hash, decode_record, encode_record, hex, put_frame, sha256,
+};
+use crate::index::{MemIndex, SegmentIndex, keys_of};
+use crate::manifest::{Manifest, SegmentEntry, SegmentState};
+use crate::privacy::{Keystore, Privacy, seal};
+use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
+use crate::{merkle, now_ms};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+/// A function told of every durable checkpoint.
+pub type CheckpointHook = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
+
+/// How the log writes.
+#[derive(Clone)]
+pub struct Config {
+    /// Sign a checkpoint after this many records …
+    pub checkpoint_records: usize,
+    /// … or this long after the first record it would cover, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Seal the active segment once it holds this many bytes.
+    pub segment_bytes: u64,
+    /// Encrypt payloads that have an identity with that identity's key.
+    pub encrypt: bool,
+    /// Payload cleaning.
+    pub privacy: Privacy,
+    /// Append every checkpoint to this file too (an external append-only target).
+    pub anchor_file: Option<PathBuf>,
+    /// Called with every checkpoint once it is durable (to publish it elsewhere).
+    pub on_checkpoint: Option<CheckpointHook>,
+    /// A failure to inject, for crash tests: the process aborts at this point.
+    pub failpoint: Option<Failpoint>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("checkpoint_records", &self.checkpoint_records)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("segment_bytes", &self.segment_bytes)
+            .field("encrypt", &self.encrypt)
+            .field("privacy", &self.privacy)
+            .field("anchor_file", &self.anchor_file)
+            .field("failpoint", &self.failpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            checkpoint_records: 1000,
+            checkpoint_interval: Duration::from_millis(200),
+            segment_bytes: 64 << 20,
+            encrypt: true,
+            privacy: Privacy::default(),
+            anchor_file: None,
+            on_checkpoint: None,
+            failpoint: None,
+        }
+    }
+}
+
+/// Points where a crash test can make the writer abort the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// After writing a batch, before syncing it.
+    BeforeSync,
+    /// Halfway through writing a batch's bytes.
+    MidWrite,
+    /// After sealing a segment's file and index, before the manifest names the next one.
+    BeforeManifest,
+}
+
+/// A record to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewRecord {
+    /// Kind code ([`Kind::code`]).
+    pub kind: u8,
+    /// The record's time, epoch ms.
+    pub time: i64,
+    /// OCSF class uid, 0 when none.
+    pub class_uid: u32,
+    /// Payload id.
+    pub uid: String,
+    /// Session id.
+    pub session: String,
+    /// Identity id.
+    pub identity: String,
+    /// App.
+    pub app: String,
+    /// Action.
+    pub action: String,
+    /// Canonical payload bytes (cleaned JSON).
+    pub payload: Vec<u8>,
+    /// Words of free text to index.
+    pub words: Vec<String>,
+}
+
+/// What an acknowledged append returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Its chain hash.
+    pub hash: Hash,
+}
+
+/// Why the log cannot do something.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// What was being read or written.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Key trouble.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The directory holds a log this writer will not continue.
+    #[error("{0}")]
+    Damaged(String),
+    /// Another writer holds the log.
+    #[error("evidence log `{0}` is in use by another process")]
+    Locked(String),
+    /// A record too large to append.
+    #[error("record payload of {0} bytes is over the limit")]
+    TooLarge(usize),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Sync a directory so renames and new files in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// File name of a segment.
+pub fn segment_file(n: u64) -> String {
+    format!("seg-{n:08}.log")
+}
+
+/// File name of a segment's index.
+pub fn index_file(n: u64) -> String {
+    format!("seg-{n:08}.idx")
+}
+
+struct Active {
+    n: u64,
+    file: Arc<File>,
+    path: PathBuf,
+    bytes: u64,
+    first_seq: u64,
+    prev_hash: Hash,
+    prev_checkpoint: Hash,
+    index: MemIndex,
+    min_time: i64,
+    max_time: i64,
+    kinds: BTreeMap<String, i64>,
+}
+
+pub(crate) struct Writer {
+    pub(crate) dir: PathBuf,
+    cfg: Config,
+    pub(crate) signer: Signer,
+    pub(crate) keystore: Keystore,
+    pub(crate) manifest: Manifest,
+    active: Active,
+    /// Indexes of sealed segments, by segment number.
+    pub(crate) sealed: BTreeMap<u64, Arc<SegmentIndex>>,
+    next_seq: u64,
+    last_hash: Hash,
+    leaves: Vec<Hash>,
+    cp_first: u64,
+    cp_started: Option<Instant>,
+    last_cp: Hash,
+    anchor: Option<File>,
+    unanchored: Vec<Checkpoint>,
+    /// Writes made to segment files so far; syncing covers a count of them.
+    writes: u64,
+    buf: Vec<u8>,
+    body: Vec<u8>,
+    _lock: File,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced: u64,
+    syncing: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    cv: Condvar,
+}
+
+/// An open evidence log (the only writer of its directory).
+#[derive(Clone)]
+pub struct Log {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Log {
+    /// Open the log in `dir` (creating it), signing with `signer`.
+    pub fn open(dir: &Path, signer: Signer, cfg: Config) -> Result<Log, LogError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::Locked(dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        let keystore = Keystore::open(&dir.join("keys")).map_err(io_err(dir))?;
+        let anchor = match &cfg.anchor_file {
+            Some(p) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(io_err(p))?,
+            ),
+            None => None,
+        };
+        let manifest = match Manifest::load(dir) {
+            Ok(m) => {
+                if m.public_key != hex(&signer.public_key()) {
+                    return Err(LogError::Damaged(format!(
+                        "the log in `{}` is signed with key {}, not the configured key {}",
+                        dir.display(),
+                        m.key_id,
+                        hex(&signer.key_id())
+                    )));
+                }
+                m
+            }
+            Err(crate::manifest::ManifestError::Missing) => {
+                let m = Manifest::new(&signer);
+                create_segment(dir, 1, 1, [0; 32], [0; 32], &signer)?;
+                let mut m = m;
+                m.segments
+                    .push(SegmentEntry::active(1, 1, [0; 32], [0; 32]));
+                m.store(dir, &signer)?;
+                m
+            }
+            Err(e) => return Err(LogError::Damaged(e.to_string())),
+        };
+        let writer = Writer::recover(dir, cfg, signer, keystore, manifest, anchor, lock_file)?;
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(writer),
+            sync: Mutex::new(SyncState::default()),
+            cv: Condvar::new(),
+        });
+        let log = Log { shared };
+        log.start_ticker();
+        Ok(log)
+    }
+
+    /// Sign time-based checkpoints while the log is open.
+    fn start_ticker(&self) {
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let interval = lock(&self.shared.writer).cfg.checkpoint_interval;
+        let tick = interval.max(Duration::from_millis(5));
+        let _ = std::thread::Builder::new()
+            .name("midwatch-evidence-ticker".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(tick);
+                    let Some(shared) = weak.upgrade() else { return };
+                    let log = Log { shared };
+                    if let Err(e) = log.tick() {
+                        tracing_warn(&e);
+                    }
+                }
+            });
+    }
+
+    /// Sign a checkpoint now if records wait for one longer than the interval.
+    pub fn tick(&self) -> Result<(), LogError> {
+        let target = {
+            let mut w = lock(&self.shared.writer);
+            let due = w
+                .cp_started
+                .is_some_and(|t| t.elapsed() >= w.cfg.checkpoint_interval);
+            if !due {
+                return Ok(());
+            }
+            w.checkpoint()?;
+            w.flush()?;
+            (w.writes, Arc::clone(&w.active.file))
+        };
+        self.sync_to(target.0, &target.1)
+    }
+
+    /// Append records; returns once they are durable, with their sequence numbers and hashes.
+    pub fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (receipts, writes, file) = {
+            let mut w = lock(&self.shared.writer);
+            let receipts = w.write(records)?;
+            (receipts, w.writes, Arc::clone(&w.active.file))
+        };
+        self.sync_to(writes, &file)?;
+        Ok(receipts)
+    }
+
+    /// Wait until the first `writes` writes are durable, syncing for everyone queued if
+    /// nobody else is.
+    fn sync_to(&self, writes: u64, file: &Arc<File>) -> Result<(), LogError> {
+        let mut s = lock(&self.shared.sync);
+        loop {
+            if s.synced >= writes {
+                return Ok(());
+            }
+            if !s.syncing {
+                s.syncing = true;
+                drop(s);
+                let (target, current) = {
+                    let w = lock(&self.shared.writer);
+                    (w.writes, Arc::clone(&w.active.file))
+                };
+                // A rotation syncs the sealed segment itself, so syncing the current file
+                // covers everything written so far.
+                let r = current.sync_data().and_then(|()| {
+                    if Arc::ptr_eq(file, &current) {
+                        Ok(())
+                    } else {
+                        file.sync_data()
+                    }
+                });
+                s = lock(&self.shared.sync);
+                s.syncing = false;
+                if r.is_ok() {
+                    s.synced = s.synced.max(target);
+                    lock(&self.shared.writer).after_sync();
+                }
+                self.shared.cv.notify_all();
+                r.map_err(|source| LogError::Io {
+                    path: "active segment".into(),
+                    source,
+                })?;
+                continue;
+            }
+            s = self
+                .shared
+                .cv
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Sign a checkpoint over every record not yet covered and sync (on shutdown).
+    pub fn close(&self) -> Result<(), LogError> {
+        let (seq, file) = {
+            let mut w = lock(&self.shared.writer);
+            w.checkpoint()?;
+            w.flush()?;
+            (w.writes, Arc::clone(&w.active.file))
+        };
+        self.sync_to(seq, &file)
+    }
+
+    /// The public key (hex) and its id.
+    pub fn public_key(&self) -> ([u8; 32], [u8; 8]) {
+        let w = lock(&self.shared.writer);
+        (w.signer.public_key(), w.signer.key_id())
+    }
+
+    /// Number of records appended so far (the last sequence number).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.shared.writer).next_seq - 1
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> PathBuf {
+        lock(&self.shared.writer).dir.clone()
+    }
+
+    /// Destroy an identity's payload key and record the erasure (who asked, when). Returns
+    /// the receipt of the admin record and whether a key existed.
+    pub fn erase_identity(&self, identity: &str, by: &str) -> Result<(Receipt, bool), LogError> {
+        let had = {
+            let mut w = lock(&self.shared.writer);
+            w.keystore.erase(identity).map_err(io_err(&w.dir))?
+        };
+        let payload = serde_json::json!({
+            "action": "erase",
+            "identity": identity,
+            "by": by,
+            "had_key": had,
+        });
+        let rec = NewRecord {
+            kind: Kind::Admin.code(),
+            time: now_ms(),
+            uid: identity.to_string(),
+            identity: identity.to_string(),
+            action: "erase".into(),
+            payload: serde_json::to_vec(&payload).unwrap_or_default(),
+            ..NewRecord::default()
+        };
+        let r = self.append(vec![rec])?;
+        let receipt = r
+            .first()
+            .copied()
+            .ok_or_else(|| LogError::Damaged("erasure record was not appended".into()))?;
+        Ok((receipt, had))
+    }
+
+    /// Remove sealed segments every record of which is older than its kind's retention
+    /// (`retention` maps kind to milliseconds; a kind without an entry is kept forever).
+    /// Each removal leaves a signed tombstone in the manifest and in the log.
+    pub fn retain(
+        &self,
+        now: i64,
+        retention: &BTreeMap<Kind, i64>,
+    ) -> Result<Vec<Tombstone>, LogError> {
+        let mut done = Vec::new();
+        let (seq, file) = {
+            let mut guard = lock(&self.shared.writer);
+            let w = &mut *guard;
+            let expired: Vec<SegmentEntry> = w
+                .manifest
+                .segments
+                .iter()
+                .filter(|s| s.state == SegmentState::Sealed && s.expired(now, retention))
+                .cloned()
+                .collect();
+            for seg in expired {
+                let reason = seg
+                    .kinds
+                    .keys()
+                    .filter_map(|k| Kind::parse(k))
+                    .filter_map(|k| {
+                        retention
+                            .get(&k)
+                            .map(|ms| format!("{k}={}d", ms / 86_400_000))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let t = Tombstone {
+                    segment: seg.segment,
+                    first_seq: seg.first_seq,
+                    last_seq: seg.last_seq,
+                    prev_hash: seg.prev_hash_bytes(),
+                    last_hash: seg.last_hash_bytes(),
+                    prev_checkpoint: seg.prev_checkpoint_bytes(),
+                    last_checkpoint: seg.last_checkpoint_bytes(),
+                    time: now,
+                    reason: format!("retention {reason}"),
+                    key_id: [0; 8],
+                    signature: [0; 64],
+                }
+                .sign(&w.signer);
+                w.write_tombstone(&t)?;
+                w.flush()?;
+                w.active.file.sync_data().map_err(io_err(&w.active.path))?;
+                w.manifest.bury(seg.segment, &t);
+                let dir = w.dir.clone();
+                w.manifest.store(&dir, &w.signer)?;
+                w.sealed.remove(&seg.segment);
+                for name in [segment_file(seg.segment), index_file(seg.segment)] {
+                    let p = dir.join(name);
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_err(&p)(e)),
+                    }
+                }
+                sync_dir(&dir).map_err(io_err(&dir))?;
+                done.push(t);
+            }
+            (w.writes, Arc::clone(&w.active.file))
+        };
+        self.sync_to(seq, &file)?;
+        Ok(done)
+    }
+}
+
+fn tracing_warn(e: &LogError) {
+    // The crate stays free of a logging dependency; the ticker's rare errors go to stderr.
+    #[expect(clippy::print_stderr, reason = "background thread without a caller")]
+    {
+        eprintln!("midwatch evidence: {e}");
+    }
+}
+
+/// Create a segment file holding only its header frame, durably.
+fn create_segment(
+    dir: &Path,
+    n: u64,
+    first_seq: u64,
+    prev_hash: Hash,
+    prev_checkpoint: Hash,
+    signer: &Signer,
+) -> Result<File, LogError> {
+    let path = dir.join(segment_file(n));
+    let header = SegmentHeader {
+        segment: n,
+        first_seq,
+        prev_hash,
+        prev_checkpoint,
+        key_id: signer.key_id(),
+    }
+    .encode();
+    let mut bytes = Vec::new();
+    put_frame(&mut bytes, FRAME_HEADER, &header, &sha256(&header));
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.write_all(&bytes).map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))?;
+    sync_dir(dir).map_err(io_err(dir))?;
+    Ok(f)
+}
+
+impl Writer {
+    /// Rebuild the writer's state from the manifest and the active segment, cutting a torn
+    /// tail (bytes of a write that was never acknowledged).
+    fn recover(
+        dir: &Path,
+        cfg: Config,
+        signer: Signer,
+        keystore: Keystore,
+        manifest: Manifest,
+        anchor: Option<File>,
+        lock_file: File,
+    ) -> Result<Writer, LogError> {
+        let mut keystore = keystore;
+        let entry = manifest
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.state == SegmentState::Active)
+            .cloned()
+            .ok_or_else(|| LogError::Damaged("manifest names no active segment".into()))?;
+        let mut sealed = BTreeMap::new();
+        for s in manifest
+            .segments
+            .iter()
+            .filter(|s| s.state == SegmentState::Sealed)
+        {
+            let idx = dir.join(index_file(s.segment));
+            let index = match SegmentIndex::open(&idx, s.segment, s.first_seq) {
+                Ok(i) => i,
+                Err(_) => {
+                    // Rebuild a lost or damaged index from the segment's records.
+                    let seg = dir.join(segment_file(s.segment));
+                    let bytes = std::fs::read(&seg).map_err(io_err(&seg))?;
+                    let m = index_records(&bytes, &mut keystore);
+                    m.write(&idx, s.segment, s.first_seq)
+                        .map_err(io_err(&idx))?;
+                    SegmentIndex::open(&idx, s.segment, s.first_seq)
+                        .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))?
+                }
+            };
+            sealed.insert(s.segment, Arc::new(index));
+        }
+        let path = dir.join(segment_file(entry.segment));
+        let file = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_segment(
+                dir,
+                entry.segment,
+                entry.first_seq,
+                entry.prev_hash_bytes(),
+                entry.prev_checkpoint_bytes(),
+                &signer,
+            )?,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let damaged = |offset: u64, what: &str| {
+            LogError::Damaged(format!(
+                "{} at byte {offset}: {what}; run `midwatch evidence verify`",
+                path.display()
+            ))
+        };
+        let mut frames = Frames::new(&bytes);
+        let mut last_hash = entry.prev_hash_bytes();
+        let mut last_cp = entry.prev_checkpoint_bytes();
+        let mut next_seq = entry.first_seq;
+        let mut leaves = Vec::new();
+        let mut cp_first = entry.first_seq;
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        let mut kinds: BTreeMap<String, i64> = BTreeMap::new();
+        let mut good_end = 0u64;
+        let mut saw_header = false;
+        while let Some(f) = frames.next() {
+            match f.kind {
+                FRAME_HEADER => {
+                    let h = SegmentHeader::decode(f.body)
+                        .map_err(|e| damaged(f.offset, &e.to_string()))?;
+                    if f.offset != 0 || sha256(f.body) != f.digest || h.segment != entry.segment {
+                        return Err(damaged(f.offset, "bad segment header"));
+                    }
+                    saw_header = true;
+                }
+                FRAME_RECORD => {
+                    let (h, _) =
+                        decode_record(f.body).map_err(|e| damaged(f.offset, &e.to_string()))?;
+                    let hash = chain_hash(&last_hash, f.body);
+                    if h.seq != next_seq || hash != f.digest {
+                        return Err(damaged(f.offset, "record out of chain"));
+                    }
+                    min_time = min_time.min(h.time);
+                    max_time = max_time.max(h.time);
+                    if let Some(k) = h.kind() {
+                        let e = kinds.entry(k.as_str().to_string()).or_insert(h.time);
+                        *e = (*e).max(h.time);
+                    }
+                    last_hash = hash;
+                    leaves.push(hash);
+                    next_seq += 1;
+                }
+                FRAME_CHECKPOINT => {
+                    let c = Checkpoint::decode(f.body)
+                        .map_err(|e| damaged(f.offset, &e.to_string()))?;
+                    if sha256(f.body) != f.digest || c.last_seq + 1 != next_seq {
+                        return Err(damaged(f.offset, "bad checkpoint"));
+                    }
+                    last_cp = c.digest();
+                    leaves.clear();
+                    cp_first = next_seq;
+                }
+                FRAME_TOMBSTONE if sha256(f.body) != f.digest => {
+                    return Err(damaged(f.offset, "bad tombstone"));
+                }
+                _ => {}
+            }
+            good_end = frames.position();
+        }
+        match frames.end() {
+            Some(FrameEnd::Clean) | None => {}
+            Some(FrameEnd::Torn(at)) => good_end = *at,
+            Some(FrameEnd::Garbage(at, why)) => {
+                let rest = bytes.get(*at as usize..).unwrap_or_default();
+                if rest.iter().all(|b| *b == 0) {
+                    good_end = *at;
+                } else {
+                    return Err(damaged(*at, why));
+                }
+            }
+        }
+        if !saw_header {
+            return Err(damaged(0, "no segment header"));
+        }
+        if good_end < bytes.len() as u64 {
+            file.set_len(good_end).map_err(io_err(&path))?;
+            file.sync_all().map_err(io_err(&path))?;
+        }
+        let index = index_records(
+            bytes.get(..good_end as usize).unwrap_or_default(),
+            &mut keystore,
+        );
+        let cp_started = if leaves.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        let active = Active {
+            n: entry.segment,
+            file: Arc::new(file),
+            path,
+            bytes: good_end,
+            first_seq: entry.first_seq,
+            prev_hash: entry.prev_hash_bytes(),
+            prev_checkpoint: entry.prev_checkpoint_bytes(),
+            index,
+            min_time,
+            max_time,
+            kinds,
+        };
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            cfg,
+            signer,
+            keystore,
+            manifest,
+            active,
+            sealed,
+            next_seq,
+            last_hash,
+            leaves,
+            cp_first,
+            cp_started,
+            last_cp,
+            anchor,
+            unanchored: Vec::new(),
+            writes: 0,
+            buf: Vec::with_capacity(1 << 20),
+            body: Vec::with_capacity(4096),
+            _lock: lock_file,
+        })
+    }
+
+    /// Encode, encrypt, chain and write a batch (not yet synced).
+    fn write(&mut self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
+        let mut receipts = Vec::with_capacity(records.len());
+        for r in records {
+            if r.payload.len() > crate::codec::MAX_BODY - 64 * 1024 {
+                return Err(LogError::TooLarge(r.payload.len()));
+            }
+            let seq = self.next_seq;
+            let mut payload = r.payload;
+            let mut flags = 0;
+            if self.cfg.encrypt && !r.identity.is_empty() && r.kind != Kind::Admin.code() {
+                let key = self.keystore.get_or_create(&r.identity)?;
+                seal(&key, seq, &mut payload);
+                flags |= crate::codec::FLAG_ENCRYPTED;
+            }
+            let h = Header {
+                seq,
+                time: r.time,
+                kind: r.kind,
+                flags,
+                class_uid: r.class_uid,
+                uid: r.uid,
+                session: r.session,
+                identity: r.identity,
+                app: r.app,
+                action: r.action,
+            };
+            self.body.clear();
+            encode_record(&h, &payload, &mut self.body);
+            let hash = chain_hash(&self.last_hash, &self.body);
+            let offset = self.active.bytes + self.buf.len() as u64;
+            put_frame(&mut self.buf, FRAME_RECORD, &self.body, &hash);
+            self.active
+                .index
+                .add(offset, h.time, &keys_of(&h, &r.words));
+            self.active.min_time = self.active.min_time.min(h.time);
+            self.active.max_time = self.active.max_time.max(h.time);
+            if let Some(k) = h.kind() {
+                let e = self
+                    .active
+                    .kinds
+                    .entry(k.as_str().to_string())
+                    .or_insert(h.time);
+                *e = (*e).max(h.time);
+            }
+            self.last_hash = hash;
+            self.leaves.push(hash);
+            self.cp_started.get_or_insert_with(Instant::now);
+            self.next_seq += 1;
+            receipts.push(Receipt { seq, hash });
+            if self.leaves.len() >= self.cfg.checkpoint_records {
+                self.checkpoint()?;
+            }
+            if self.active.bytes + self.buf.len() as u64 >= self.cfg.segment_bytes {
+                self.rotate()?;
+            }
+        }
+        if self
+            .cp_started
+            .is_some_and(|t| t.elapsed() >= self.cfg.checkpoint_interval)
+        {
+            self.checkpoint()?;
+        }
+        self.flush()?;
+        Ok(receipts)
+    }
+
+    /// Sign a checkpoint over the records since the last one, if any.
+    fn checkpoint(&mut self) -> Result<(), LogError> {
+        if self.leaves.is_empty() {
+            return Ok(());
+        }
+        let c = Checkpoint {
+            first_seq: self.cp_first,
+            last_seq: self.next_seq - 1,
+            chain_hash: self.last_hash,
+            merkle_root: merkle::root(&self.leaves),
+            prev: self.last_cp,
+            time: now_ms(),
+            key_id: [0; 8],
+            signature: [0; 64],
+        }
+        .sign(&self.signer);
+        let body = c.encode();
+        put_frame(&mut self.buf, FRAME_CHECKPOINT, &body, &sha256(&body));
+        self.last_cp = c.digest();
+        self.leaves.clear();
+        self.cp_first = self.next_seq;
+        self.cp_started = None;
+        self.unanchored.push(c);
+        Ok(())
+    }
+
+    fn write_tombstone(&mut self, t: &Tombstone) -> Result<(), LogError> {
+        let body = t.encode();
+        put_frame(&mut self.buf, FRAME_TOMBSTONE, &body, &sha256(&body));
+        Ok(())
+    }
+
+    /// Write buffered frames to the active segment.
+    fn flush(&mut self) -> Result<(), LogError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut f = &*self.active.file;
+        if self.cfg.failpoint == Some(Failpoint::MidWrite) && self.buf.len() > 1 {
+            let half = self.buf.get(..self.buf.len() / 2).unwrap_or_default();
+            let _ = f.write_all(half);
+            std::process::abort();
+        }
+        f.write_all(&self.buf).map_err(io_err(&self.active.path))?;
+        self.writes += 1;
+        self.active.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        if self.cfg.failpoint == Some(Failpoint::BeforeSync) {
+            std::process::abort();
+        }
+        Ok(())
+    }
+
+    /// Publish checkpoints that are now durable to the anchor file and the hook. An anchor
+    /// never names a checkpoint the log could still lose in a crash.
+    fn after_sync(&mut self) {
+        if self.unanchored.is_empty() {
+            return;
+        }
+        let cps = std::mem::take(&mut self.unanchored);
+        if let Some(a) = &mut self.anchor {
+            let mut lines = String::new();
+            for c in &cps {
+                lines.push_str(&hex(&c.encode()));
+                lines.push('\n');
+            }
+            if let Err(e) = a.write_all(lines.as_bytes()).and_then(|()| a.sync_data()) {
+                tracing_warn(&LogError::Io {
+                    path: "anchor file".into(),
+                    source: e,
+                });
+            }
+        }
+        if let Some(hook) = &self.cfg.on_checkpoint {
+            for c in &cps {
+                hook(c);
+            }
+        }
+    }
+
+    /// Seal the active segment (checkpoint, sync, index file) and start the next.
+    fn rotate(&mut self) -> Result<(), LogError> {
+        self.checkpoint()?;
+        self.flush()?;
+        self.active
+            .file
+            .sync_data()
+            .map_err(io_err(&self.active.path))?;
+        let n = self.active.n;
+        let idx = self.dir.join(index_file(n));
+        self.active
+            .index
+            .write(&idx, n, self.active.first_seq)
+            .map_err(io_err(&idx))?;
+        let next = n + 1;
+        let file = create_segment(
+            &self.dir,
+            next,
+            self.next_seq,
+            self.last_hash,
+            self.last_cp,
+            &self.signer,
+        )?;
+        if self.cfg.failpoint == Some(Failpoint::BeforeManifest) {
+            std::process::abort();
+        }
+        let entry = SegmentEntry {
+            segment: n,
+            file: segment_file(n),
+            state: SegmentState::Sealed,
+            first_seq: self.active.first_seq,
+            last_seq: self.next_seq - 1,
+            prev_hash: hex(&self.active.prev_hash),
+            last_hash: hex(&self.last_hash),
+            prev_checkpoint: hex(&self.active.prev_checkpoint),
+            last_checkpoint: hex(&self.last_cp),
+            bytes: self.active.bytes,
+            min_time: self.active.min_time,
+            max_time: self.active.max_time,
+            kinds: std::mem::take(&mut self.active.kinds),
+        };
+        self.manifest.seal(entry);
+        self.manifest.segments.push(SegmentEntry::active(
+            next,
+            self.next_seq,
+            self.last_hash,
+            self.last_cp,
+        ));
+        self.manifest.store(&self.dir, &self.signer)?;
+        let index = SegmentIndex::open(&idx, n, self.active.first_seq)
+            .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))?;
+        self.sealed.insert(n, Arc::new(index));
+        let path = self.dir.join(segment_file(next));
+        self.active = Active {
+            n: next,
+            file: Arc::new(file),
+            bytes: std::fs::metadata(&path).map_err(io_err(&path))?.len(),
+            path,
+            first_seq: self.next_seq,
+            prev_hash: self.last_hash,
+            prev_checkpoint: self.last_cp,
+            index: MemIndex::default(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            kinds: BTreeMap::new(),
+        };
+        Ok(())
+    }
+
+    /// The active segment: number, first seq, and its in-memory index.
+    pub(crate) fn active_view(&self) -> (u64, u64, &MemIndex, &Path) {
+        (
+            self.active.n,
+            self.active.first_seq,
+            &self.active.index,
+            &self.active.path,
+        )
+    }
+}
+
+/// Index a segment's records from its bytes, with the words of payloads that are in clear
+/// or whose identity key still exists.
+pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
+    let mut m = MemIndex::default();
+    for f in Frames::new(bytes) {
+        if f.kind == FRAME_RECORD
+            && let Ok((h, payload)) = decode_record(f.body)
+        {
+            let mut words = Vec::new();
+            if !h.encrypted() {
+                crate::search::payload_words(payload, &mut words);
+            } else if let Some(k) = keys.get(&h.identity)
+                && let Some(plain) = crate::privacy::open(&k, h.seq, payload)
+            {
+                crate::search::payload_words(&plain, &mut words);
+            }
+            m.add(f.offset, h.time, &keys_of(&h, &words));
+        }
+    }
+    m
+}

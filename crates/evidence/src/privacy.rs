@@ -1,0 +1,266 @@
+//! What the log keeps of a person: payloads are cleaned before they are chained (query
+//! strings dropped, credentials redacted, chosen fields replaced by keyed pseudonyms) and
+//! encrypted with a key of their identity, so erasing that key makes them unreadable while
+//! the chain, which hashes the ciphertext, still verifies (crypto-shredding).
+
+use crate::codec::{hex, sha256, unhex};
+use crate::sign::{KeyError, random32, write_secret};
+use midwatch_model::secret::looks_like_secret;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How payloads are cleaned before they enter the log.
+#[derive(Debug, Clone, Default)]
+pub struct Privacy {
+    /// Keep URL query strings and fragments (dropped by default).
+    pub keep_query_strings: bool,
+    /// Dotted payload paths whose string values are replaced by a keyed pseudonym
+    /// (`actor.user.email_addr`; arrays are walked through).
+    pub pseudonymize: Vec<String>,
+    /// Key of the pseudonyms (HMAC-SHA-256). Without one, configured paths are refused at
+    /// construction by the caller.
+    pub pseudonym_key: Option<[u8; 32]>,
+}
+
+/// Marker written in place of a credential.
+pub const REDACTED: &str = "[redacted]";
+
+impl Privacy {
+    /// Clean a payload in place; returns how many values were changed.
+    pub fn apply(&self, v: &mut Value) -> usize {
+        let mut changed = 0;
+        self.scrub(v, &mut changed);
+        if let Some(key) = &self.pseudonym_key {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+            for path in &self.pseudonymize {
+                let parts: Vec<&str> = path.split('.').collect();
+                pseudonymize_at(v, &parts, &key, &mut changed);
+            }
+        }
+        changed
+    }
+
+    fn scrub(&self, v: &mut Value, changed: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if let Value::String(s) = child {
+                        if looks_like_secret(s).is_some() {
+                            *s = REDACTED.to_string();
+                            *changed += 1;
+                        } else if !self.keep_query_strings
+                            && (k == "url_string" || k == "referrer" || k == "uri")
+                            && let Some(cut) = s.find(['?', '#'])
+                        {
+                            s.truncate(cut);
+                            *changed += 1;
+                        }
+                    } else {
+                        self.scrub(child, changed);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for child in items {
+                    if let Value::String(s) = child {
+                        if looks_like_secret(s).is_some() {
+                            *s = REDACTED.to_string();
+                            *changed += 1;
+                        }
+                    } else {
+                        self.scrub(child, changed);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The pseudonym of a value: `pseud:` and 32 hex digits of its HMAC-SHA-256.
+pub fn pseudonym(key: &ring::hmac::Key, value: &str) -> String {
+    let tag = ring::hmac::sign(key, value.as_bytes());
+    format!("pseud:{}", hex(tag.as_ref().get(..16).unwrap_or_default()))
+}
+
+fn pseudonymize_at(v: &mut Value, path: &[&str], key: &ring::hmac::Key, changed: &mut usize) {
+    match (v, path.split_first()) {
+        (Value::Array(items), _) => {
+            for item in items {
+                pseudonymize_at(item, path, key, changed);
+            }
+        }
+        (Value::Object(map), Some((head, rest))) => {
+            if let Some(child) = map.get_mut(*head) {
+                pseudonymize_at(child, rest, key, changed);
+            }
+        }
+        (Value::String(s), None) if !s.starts_with("pseud:") => {
+            *s = pseudonym(key, s);
+            *changed += 1;
+        }
+        _ => {}
+    }
+}
+
+/// Per-identity payload keys, one file each under a directory. Erasing an identity deletes
+/// its key file for good.
+#[derive(Debug)]
+pub struct Keystore {
+    dir: PathBuf,
+    cache: HashMap<String, [u8; 32]>,
+}
+
+impl Keystore {
+    /// Open (creating) the key directory.
+    pub fn open(dir: &Path) -> std::io::Result<Keystore> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Keystore {
+            dir: dir.to_path_buf(),
+            cache: HashMap::new(),
+        })
+    }
+
+    fn file(&self, identity: &str) -> PathBuf {
+        self.dir.join(hex(sha256(identity.as_bytes())
+            .get(..16)
+            .unwrap_or_default()))
+    }
+
+    /// The identity's key, if it has one (never created here).
+    pub fn get(&mut self, identity: &str) -> Option<[u8; 32]> {
+        if let Some(k) = self.cache.get(identity) {
+            return Some(*k);
+        }
+        let text = std::fs::read_to_string(self.file(identity)).ok()?;
+        let key = unhex::<32>(&text)?;
+        self.cache.insert(identity.to_string(), key);
+        Some(key)
+    }
+
+    /// The identity's key, created (durably) on first use.
+    pub fn get_or_create(&mut self, identity: &str) -> Result<[u8; 32], KeyError> {
+        if let Some(k) = self.get(identity) {
+            return Ok(k);
+        }
+        let key = random32()?;
+        let path = self.file(identity);
+        write_secret(&path, hex(&key).as_bytes()).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        crate::log::sync_dir(&self.dir).map_err(|source| KeyError::Io {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
+        self.cache.insert(identity.to_string(), key);
+        Ok(key)
+    }
+
+    /// Destroy the identity's key. Returns whether there was one.
+    pub fn erase(&mut self, identity: &str) -> std::io::Result<bool> {
+        self.cache.remove(identity);
+        match std::fs::remove_file(self.file(identity)) {
+            Ok(()) => {
+                crate::log::sync_dir(&self.dir)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn nonce(seq: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    for (d, s) in n.iter_mut().zip(seq.to_le_bytes()) {
+        *d = s;
+    }
+    Nonce::assume_unique_for_key(n)
+}
+
+/// Encrypt a payload for record `seq` (the sequence number is the nonce: unique in the log).
+pub fn seal(key: &[u8; 32], seq: u64, payload: &mut Vec<u8>) {
+    if let Ok(k) = UnboundKey::new(&CHACHA20_POLY1305, key) {
+        let k = LessSafeKey::new(k);
+        // Sealing only fails for inputs over 256 GiB.
+        let _ = k.seal_in_place_append_tag(nonce(seq), Aad::from(seq.to_le_bytes()), payload);
+    }
+}
+
+/// Decrypt a payload sealed for record `seq`; `None` if the key does not open it.
+pub fn open(key: &[u8; 32], seq: u64, sealed: &[u8]) -> Option<Vec<u8>> {
+    let k = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let mut buf = sealed.to_vec();
+    let n = k
+        .open_in_place(nonce(seq), Aad::from(seq.to_le_bytes()), &mut buf)
+        .ok()?
+        .len();
+    buf.truncate(n);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payloads_lose_queries_and_credentials_and_get_pseudonyms() {
+        let p = Privacy {
+            keep_query_strings: false,
+            pseudonymize: vec!["actor.user.email_addr".into(), "tags.name".into()],
+            pseudonym_key: Some([3; 32]),
+        };
+        let mut v = json!({
+            "http_request": {"url": {"url_string": "https://a.example/x?code=secret#frag"}},
+            "actor": {"user": {"email_addr": "alice@example.com", "name": "Alice"}},
+            "tags": [{"name": "a"}, {"name": "b"}],
+            "note": "Bearer abcdefghijklmnopqrstuvwxyz0123",
+        });
+        let n = p.apply(&mut v);
+        assert_eq!(n, 5);
+        assert_eq!(
+            v["http_request"]["url"]["url_string"],
+            "https://a.example/x"
+        );
+        assert_eq!(v["note"], REDACTED);
+        let email = v["actor"]["user"]["email_addr"].as_str().unwrap();
+        assert!(email.starts_with("pseud:") && email.len() == 38);
+        assert_eq!(v["actor"]["user"]["name"], "Alice");
+        assert_ne!(v["tags"][0]["name"], v["tags"][1]["name"]);
+        // The same value always gets the same pseudonym, so joins still work.
+        let mut again = json!({"actor": {"user": {"email_addr": "alice@example.com"}}});
+        p.apply(&mut again);
+        assert_eq!(
+            again["actor"]["user"]["email_addr"].as_str().unwrap(),
+            email
+        );
+    }
+
+    #[test]
+    fn sealed_payloads_open_only_with_their_key_and_seq() {
+        let mut buf = b"hello".to_vec();
+        seal(&[1; 32], 9, &mut buf);
+        assert_ne!(&buf[..5], b"hello");
+        assert_eq!(open(&[1; 32], 9, &buf).unwrap(), b"hello");
+        assert!(open(&[2; 32], 9, &buf).is_none());
+        assert!(open(&[1; 32], 10, &buf).is_none());
+    }
+
+    #[test]
+    fn erased_keys_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::open(dir.path()).unwrap();
+        let k = ks.get_or_create("idn-1").unwrap();
+        assert_eq!(ks.get_or_create("idn-1").unwrap(), k);
+        let mut fresh = Keystore::open(dir.path()).unwrap();
+        assert_eq!(fresh.get("idn-1"), Some(k));
+        assert!(fresh.erase("idn-1").unwrap());
+        assert!(!fresh.erase("idn-1").unwrap());
+        assert_eq!(Keystore::open(dir.path()).unwrap().get("idn-1"), None);
+    }
+}

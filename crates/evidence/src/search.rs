@@ -1,0 +1,591 @@
+//! Search: records by session, identity, app, action, class, kind, id, finding (the finding's
+//! records and the events of its evidence chain), time range and words of free text, newest
+//! first, a page at a time (the cursor is the last sequence number returned).
+//!
+//! Works on a live log (the active segment's index is read under the writer's lock, files
+//! after it is released) and on a directory alone (`Snapshot::open`).
+
+use crate::codec::{Header, Kind, decode_record, hex, key_hash};
+use crate::index::{IndexError, MemIndex, SegmentIndex, field, intersect, words};
+use crate::log::{Log, index_file, index_records, segment_file};
+use crate::manifest::{Manifest, SegmentState};
+use crate::privacy::Keystore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Payload fields whose words are indexed for free-text search.
+pub const TEXT_FIELDS: &[&str] = &[
+    "actor.user.name",
+    "actor.user.email_addr",
+    "actor.app_name",
+    "http_request.url.hostname",
+    "http_request.url.path",
+    "web_resources.name",
+    "file.name",
+    "dst_endpoint.hostname",
+    "src_endpoint.ip",
+    "src_endpoint.location.city",
+    "src_endpoint.location.country",
+    "metadata.event_code",
+    "finding_info.title",
+    "message",
+    "note",
+];
+
+/// Most records a page returns.
+pub const MAX_LIMIT: usize = 1000;
+
+fn collect_at<'a>(v: &'a Value, path: &[&str], out: &mut Vec<&'a str>) {
+    match (v, path.split_first()) {
+        (Value::Array(items), _) => {
+            for i in items {
+                collect_at(i, path, out);
+            }
+        }
+        (Value::Object(m), Some((head, rest))) => {
+            if let Some(c) = m.get(*head) {
+                collect_at(c, rest, out);
+            }
+        }
+        (Value::String(s), None) => out.push(s),
+        _ => {}
+    }
+}
+
+/// The indexed words of a payload.
+pub fn value_words(v: &Value) -> Vec<String> {
+    let mut texts = Vec::new();
+    for f in TEXT_FIELDS {
+        let parts: Vec<&str> = f.split('.').collect();
+        collect_at(v, &parts, &mut texts);
+    }
+    let mut out = Vec::new();
+    for t in texts {
+        words(t, &mut out);
+    }
+    out
+}
+
+/// The indexed words of payload bytes (JSON).
+pub fn payload_words(payload: &[u8], out: &mut Vec<String>) {
+    if let Ok(v) = serde_json::from_slice::<Value>(payload) {
+        out.extend(value_words(&v));
+    }
+}
+
+/// What to look for. Every given criterion must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Query {
+    /// Session id.
+    pub session: Option<String>,
+    /// Identity id.
+    pub identity: Option<String>,
+    /// App.
+    pub app: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// Record kind (`event`, `finding`, `decision`, `response`, `admin`).
+    pub kind: Option<String>,
+    /// OCSF class uid.
+    pub class_uid: Option<u32>,
+    /// Record id (event uid, finding id).
+    pub uid: Option<String>,
+    /// A finding id: its records and the events of its evidence chain.
+    pub finding: Option<String>,
+    /// Earliest record time, epoch ms.
+    pub since: Option<i64>,
+    /// Latest record time, epoch ms (inclusive).
+    pub until: Option<i64>,
+    /// Words that must all appear in the indexed text fields.
+    pub text: Option<String>,
+    /// Cursor: only records with a lower sequence number.
+    pub before: Option<u64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Why a search cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// Bad query.
+    #[error("{0}")]
+    Query(String),
+    /// Read error.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<IndexError> for SearchError {
+    fn from(e: IndexError) -> SearchError {
+        SearchError::Io(e.to_string())
+    }
+}
+
+/// One record found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// Sequence number.
+    pub seq: u64,
+    /// Record time, epoch ms.
+    pub time: i64,
+    /// Kind.
+    pub kind: String,
+    /// OCSF class uid (0 when none).
+    pub class_uid: u32,
+    /// Record id.
+    pub uid: String,
+    /// Session id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub session: String,
+    /// Identity id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub identity: String,
+    /// App.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub app: String,
+    /// Action.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub action: String,
+    /// Chain hash (hex).
+    pub hash: String,
+    /// Segment number.
+    pub segment: u64,
+    /// Byte offset of the record's frame in its segment.
+    pub offset: u64,
+    /// Whether the payload was encrypted.
+    pub encrypted: bool,
+    /// Whether the payload is unreadable because its identity was erased.
+    pub erased: bool,
+    /// The payload (absent when erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// Records, newest first.
+    pub hits: Vec<Hit>,
+    /// Cursor for the next page (pass as `before`), absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}
+
+/// A query turned into index keys.
+#[derive(Debug, Clone)]
+struct Compiled {
+    all: Vec<u64>,
+    any: Vec<u64>,
+    since: i64,
+    until: i64,
+    before: u64,
+    limit: usize,
+}
+
+impl Compiled {
+    fn new(q: &Query, finding_events: Option<Vec<String>>) -> Result<Compiled, SearchError> {
+        let mut all = Vec::new();
+        for (f, v) in [
+            (field::SESSION, &q.session),
+            (field::IDENTITY, &q.identity),
+            (field::APP, &q.app),
+            (field::ACTION, &q.action),
+            (field::UID, &q.uid),
+        ] {
+            if let Some(v) = v {
+                all.push(key_hash(f, v));
+            }
+        }
+        if let Some(k) = &q.kind {
+            let kind = Kind::parse(k).ok_or_else(|| {
+                SearchError::Query(format!(
+                    "`kind`: `{k}` is not one of event, finding, decision, response, admin"
+                ))
+            })?;
+            all.push(key_hash(field::KIND, &kind.code().to_string()));
+        }
+        if let Some(c) = q.class_uid {
+            all.push(key_hash(field::CLASS, &c.to_string()));
+        }
+        if let Some(t) = &q.text {
+            let mut w = Vec::new();
+            words(t, &mut w);
+            if w.is_empty() {
+                return Err(SearchError::Query(format!(
+                    "`text`: `{t}` has no word of 2 or more letters or digits"
+                )));
+            }
+            all.extend(w.iter().map(|w| key_hash(field::WORD, w)));
+        }
+        let mut any = Vec::new();
+        if let (Some(f), Some(events)) = (&q.finding, finding_events) {
+            any.push(key_hash(field::UID, f));
+            any.extend(events.iter().map(|e| key_hash(field::UID, e)));
+        }
+        let limit = q.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(SearchError::Query(format!(
+                "`limit`: {limit} is not between 1 and {MAX_LIMIT}"
+            )));
+        }
+        if let (Some(a), Some(b)) = (q.since, q.until)
+            && a > b
+        {
+            return Err(SearchError::Query("`since` is after `until`".into()));
+        }
+        Ok(Compiled {
+            all,
+            any,
+            since: q.since.unwrap_or(i64::MIN),
+            until: q.until.unwrap_or(i64::MAX),
+            before: q.before.unwrap_or(u64::MAX),
+            limit,
+        })
+    }
+
+    /// Records of a segment matching the keys (all records when there is no key).
+    fn candidates(
+        &self,
+        count: usize,
+        lookup: impl Fn(u64) -> Result<Vec<u32>, IndexError>,
+    ) -> Result<Vec<u32>, SearchError> {
+        let mut set: Option<Vec<u32>> = None;
+        for k in &self.all {
+            let list = lookup(*k)?;
+            set = Some(match set {
+                Some(s) => intersect(&s, &list),
+                None => list,
+            });
+            if set.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
+            }
+        }
+        if !self.any.is_empty() {
+            let mut union = Vec::new();
+            for k in &self.any {
+                union.extend(lookup(*k)?);
+            }
+            union.sort_unstable();
+            union.dedup();
+            set = Some(match set {
+                Some(s) => intersect(&s, &union),
+                None => union,
+            });
+        }
+        Ok(set.unwrap_or_else(|| (0..count as u32).collect()))
+    }
+}
+
+/// A sealed segment as search sees it.
+#[derive(Debug, Clone)]
+struct Sealed {
+    n: u64,
+    first_seq: u64,
+    min_time: i64,
+    max_time: i64,
+    index: Arc<SegmentIndex>,
+}
+
+/// A readable view of a log directory: sealed segment indexes and the active segment's.
+#[derive(Debug)]
+pub struct Snapshot {
+    dir: PathBuf,
+    sealed: Vec<Sealed>,
+    active: Option<(u64, u64, MemIndex)>,
+}
+
+/// Where a candidate record is.
+type Spot = (u64, u64, i64, u64);
+
+impl Snapshot {
+    /// Open a log directory for reading (no lock taken; safe beside a running writer).
+    pub fn open(dir: &Path) -> Result<Snapshot, SearchError> {
+        let m = Manifest::load(dir).map_err(|e| SearchError::Io(e.to_string()))?;
+        let mut keys =
+            Keystore::open(&dir.join("keys")).map_err(|e| SearchError::Io(e.to_string()))?;
+        let mut sealed = Vec::new();
+        let mut active = None;
+        for s in &m.segments {
+            match s.state {
+                SegmentState::Sealed => {
+                    let idx = dir.join(index_file(s.segment));
+                    let index = match SegmentIndex::open(&idx, s.segment, s.first_seq) {
+                        Ok(i) => i,
+                        Err(_) => {
+                            return Err(SearchError::Io(format!(
+                                "index of segment {} unreadable; reopen the log to rebuild it",
+                                s.segment
+                            )));
+                        }
+                    };
+                    sealed.push(Sealed {
+                        n: s.segment,
+                        first_seq: s.first_seq,
+                        min_time: s.min_time,
+                        max_time: s.max_time,
+                        index: Arc::new(index),
+                    });
+                }
+                SegmentState::Active => {
+                    let p = dir.join(segment_file(s.segment));
+                    let bytes = std::fs::read(&p)
+                        .map_err(|e| SearchError::Io(format!("{}: {e}", p.display())))?;
+                    active = Some((s.segment, s.first_seq, index_records(&bytes, &mut keys)));
+                }
+                SegmentState::Removed => {}
+            }
+        }
+        Ok(Snapshot {
+            dir: dir.to_path_buf(),
+            sealed,
+            active,
+        })
+    }
+
+    /// Run a query.
+    pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
+        let events = self.finding_events(q, |c| self.search_compiled(c))?;
+        let c = Compiled::new(q, events)?;
+        self.search_compiled(&c)
+    }
+
+    fn search_compiled(&self, c: &Compiled) -> Result<Page, SearchError> {
+        let active = match &self.active {
+            Some((n, first, m)) => active_spots(c, *n, *first, m)?,
+            None => Vec::new(),
+        };
+        run(&self.dir, c, active, &self.sealed)
+    }
+
+    /// For a finding query: the event uids of the finding's evidence chain.
+    fn finding_events(
+        &self,
+        q: &Query,
+        search: impl Fn(&Compiled) -> Result<Page, SearchError>,
+    ) -> Result<Option<Vec<String>>, SearchError> {
+        finding_events(q, search)
+    }
+}
+
+fn finding_events(
+    q: &Query,
+    search: impl Fn(&Compiled) -> Result<Page, SearchError>,
+) -> Result<Option<Vec<String>>, SearchError> {
+    let Some(f) = &q.finding else { return Ok(None) };
+    let inner = Query {
+        uid: Some(f.clone()),
+        kind: Some("finding".into()),
+        limit: Some(1),
+        ..Query::default()
+    };
+    let page = search(&Compiled::new(&inner, None)?)?;
+    let mut events = Vec::new();
+    if let Some(p) = page.hits.first().and_then(|h| h.payload.as_ref()) {
+        let mut uids = Vec::new();
+        collect_at(p, &["finding_info", "related_events", "uid"], &mut uids);
+        events.extend(uids.into_iter().map(str::to_string));
+    }
+    Ok(Some(events))
+}
+
+fn active_spots(
+    c: &Compiled,
+    n: u64,
+    first_seq: u64,
+    m: &MemIndex,
+) -> Result<Vec<Spot>, SearchError> {
+    let locals = c.candidates(m.len(), |k| Ok(m.lookup(k).to_vec()))?;
+    Ok(locals
+        .into_iter()
+        .filter_map(|l| {
+            let i = l as usize;
+            Some((
+                n,
+                first_seq + u64::from(l),
+                *m.times.get(i)?,
+                *m.offsets.get(i)?,
+            ))
+        })
+        .collect())
+}
+
+/// Collect a page: the active segment's candidates, then sealed segments newest first.
+fn run(
+    dir: &Path,
+    c: &Compiled,
+    active: Vec<Spot>,
+    sealed: &[Sealed],
+) -> Result<Page, SearchError> {
+    let mut reader = RecordReader::new(dir);
+    let mut hits = Vec::new();
+    let mut more = false;
+    let mut take = |spots: &mut Vec<Spot>, hits: &mut Vec<Hit>| -> Result<bool, SearchError> {
+        spots.retain(|(_, seq, t, _)| *seq < c.before && *t >= c.since && *t <= c.until);
+        spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
+        for (n, _, _, off) in spots.iter() {
+            if hits.len() == c.limit {
+                return Ok(true);
+            }
+            hits.push(reader.read(*n, *off)?);
+        }
+        Ok(false)
+    };
+    let mut spots = active;
+    if take(&mut spots, &mut hits)? {
+        more = true;
+    }
+    for s in sealed.iter().rev() {
+        if more || hits.len() == c.limit {
+            more = true;
+            break;
+        }
+        if s.first_seq >= c.before || s.max_time < c.since || s.min_time > c.until {
+            continue;
+        }
+        let locals = c.candidates(s.index.count as usize, |k| s.index.lookup(k))?;
+        if locals.is_empty() {
+            continue;
+        }
+        let (offsets, times) = s.index.positions()?;
+        let mut spots: Vec<Spot> = locals
+            .into_iter()
+            .filter_map(|l| {
+                let i = l as usize;
+                Some((
+                    s.n,
+                    s.first_seq + u64::from(l),
+                    *times.get(i)?,
+                    *offsets.get(i)?,
+                ))
+            })
+            .collect();
+        if take(&mut spots, &mut hits)? {
+            more = true;
+        }
+    }
+    let next = if more {
+        hits.last().map(|h| h.seq)
+    } else {
+        None
+    };
+    Ok(Page { hits, next })
+}
+
+/// Reads records by segment and offset, decrypting payloads whose key still exists.
+struct RecordReader {
+    dir: PathBuf,
+    open: Option<(u64, File)>,
+    keys: Option<Keystore>,
+}
+
+impl RecordReader {
+    fn new(dir: &Path) -> RecordReader {
+        RecordReader {
+            dir: dir.to_path_buf(),
+            open: None,
+            keys: Keystore::open(&dir.join("keys")).ok(),
+        }
+    }
+
+    fn read(&mut self, n: u64, offset: u64) -> Result<Hit, SearchError> {
+        use std::os::unix::fs::FileExt;
+        if self.open.as_ref().is_none_or(|(m, _)| *m != n) {
+            let p = self.dir.join(segment_file(n));
+            let f = File::open(&p).map_err(|e| SearchError::Io(format!("{}: {e}", p.display())))?;
+            self.open = Some((n, f));
+        }
+        let Some((_, f)) = &self.open else {
+            return Err(SearchError::Io("segment not open".into()));
+        };
+        let io = |e: std::io::Error| SearchError::Io(format!("segment {n} at byte {offset}: {e}"));
+        let mut head = [0u8; crate::codec::FRAME_HEAD];
+        f.read_exact_at(&mut head, offset).map_err(io)?;
+        let [_, a, b, c, d, ..] = head;
+        let len = u32::from_le_bytes([a, b, c, d]) as usize;
+        if len > crate::codec::MAX_BODY {
+            return Err(SearchError::Io(format!(
+                "segment {n} at byte {offset}: bad frame"
+            )));
+        }
+        let mut frame = vec![0u8; len + 32];
+        f.read_exact_at(&mut frame, offset + crate::codec::FRAME_HEAD as u64)
+            .map_err(io)?;
+        let (body, digest) = frame.split_at(len);
+        let (h, payload) = decode_record(body)
+            .map_err(|e| SearchError::Io(format!("segment {n} at byte {offset}: {e}")))?;
+        Ok(self.hit(h, payload, digest, n, offset))
+    }
+
+    fn hit(&mut self, h: Header, payload: &[u8], digest: &[u8], n: u64, offset: u64) -> Hit {
+        let encrypted = h.encrypted();
+        let plain = if encrypted {
+            self.keys
+                .as_mut()
+                .and_then(|k| k.get(&h.identity))
+                .and_then(|k| crate::privacy::open(&k, h.seq, payload))
+        } else {
+            Some(payload.to_vec())
+        };
+        let erased = encrypted && plain.is_none();
+        Hit {
+            seq: h.seq,
+            time: h.time,
+            kind: h
+                .kind()
+                .map_or_else(|| h.kind.to_string(), |k| k.as_str().to_string()),
+            class_uid: h.class_uid,
+            uid: h.uid,
+            session: h.session,
+            identity: h.identity,
+            app: h.app,
+            action: h.action,
+            hash: hex(digest),
+            segment: n,
+            offset,
+            encrypted,
+            erased,
+            payload: plain.and_then(|p| serde_json::from_slice(&p).ok()),
+        }
+    }
+}
+
+impl Log {
+    /// Run a query on the live log.
+    pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
+        let events = finding_events(q, |c| self.search_compiled(c))?;
+        let c = Compiled::new(q, events)?;
+        self.search_compiled(&c)
+    }
+
+    fn search_compiled(&self, c: &Compiled) -> Result<Page, SearchError> {
+        let (dir, active, sealed) = {
+            let w = self
+                .shared
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (n, first, m, _) = w.active_view();
+            let active = active_spots(c, n, first, m)?;
+            let sealed: Vec<Sealed> = w
+                .manifest
+                .segments
+                .iter()
+                .filter(|s| s.state == SegmentState::Sealed)
+                .filter_map(|s| {
+                    Some(Sealed {
+                        n: s.segment,
+                        first_seq: s.first_seq,
+                        min_time: s.min_time,
+                        max_time: s.max_time,
+                        index: Arc::clone(w.sealed.get(&s.segment)?),
+                    })
+                })
+                .collect();
+            (w.dir.clone(), active, sealed)
+        };
+        run(&dir, c, active, &sealed)
+    }
+}
