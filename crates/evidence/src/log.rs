@@ -399,8 +399,14 @@ impl Log {
         }
     }
 
-    /// Sign a checkpoint over every record not yet covered and sync (on shutdown).
+    /// Sign a checkpoint over every record not yet covered and sync (on shutdown, and before
+    /// an export so every record has a proof).
     pub fn close(&self) -> Result<(), LogError> {
+        self.checkpoint_now()
+    }
+
+    /// Sign a checkpoint over every record not yet covered, and sync.
+    pub fn checkpoint_now(&self) -> Result<(), LogError> {
         let (seq, file) = {
             let mut w = lock(&self.shared.writer);
             w.checkpoint()?;

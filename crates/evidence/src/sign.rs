@@ -15,6 +15,8 @@ const CHECKPOINT_DOMAIN: &[u8] = b"midwatch-evidence checkpoint v1\0";
 const TOMBSTONE_DOMAIN: &[u8] = b"midwatch-evidence tombstone v1\0";
 /// Domain prefix of manifest signatures.
 const MANIFEST_DOMAIN: &[u8] = b"midwatch-evidence manifest v1\0";
+/// Domain prefix of bundle manifest signatures.
+const BUNDLE_DOMAIN: &[u8] = b"midwatch-evidence bundle v1\0";
 
 /// Why a key cannot be had.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +117,11 @@ impl Signer {
     pub fn sign_manifest(&self, body: &[u8]) -> [u8; 64] {
         self.sign(MANIFEST_DOMAIN, body)
     }
+
+    /// Sign a bundle manifest's canonical bytes.
+    pub fn sign_bundle(&self, body: &[u8]) -> [u8; 64] {
+        self.sign(BUNDLE_DOMAIN, body)
+    }
 }
 
 #[expect(clippy::panic, reason = "ring accepts every 32-byte Ed25519 seed")]
@@ -157,6 +164,11 @@ fn verify_sig(public: &[u8; 32], domain: &[u8], body: &[u8], sig: &[u8; 64]) -> 
 /// Whether `sig` signs a manifest's canonical bytes.
 pub fn verify_manifest(public: &[u8; 32], body: &[u8], sig: &[u8; 64]) -> bool {
     verify_sig(public, MANIFEST_DOMAIN, body, sig)
+}
+
+/// Whether `sig` signs a bundle manifest's canonical bytes.
+pub fn verify_bundle(public: &[u8; 32], body: &[u8], sig: &[u8; 64]) -> bool {
+    verify_sig(public, BUNDLE_DOMAIN, body, sig)
 }
 
 /// A signed statement that the records `first_seq..=last_seq` chain to `chain_hash`.

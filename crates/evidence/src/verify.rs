@@ -53,6 +53,9 @@ pub struct Problem {
     /// Byte offset in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// Line in the file (bundle files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     /// Sequence number of the record concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -66,6 +69,9 @@ impl std::fmt::Display for Problem {
             write!(f, "{file}")?;
             if let Some(o) = self.offset {
                 write!(f, " at byte {o}")?;
+            }
+            if let Some(l) = self.line {
+                write!(f, " line {l}")?;
             }
             f.write_str(": ")?;
         }
@@ -105,7 +111,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new() -> Report {
+    pub(crate) fn new() -> Report {
         Report {
             status: Status::Intact,
             records: 0,
@@ -128,6 +134,7 @@ impl Report {
             segment: None,
             file: None,
             offset: None,
+            line: None,
             seq: None,
             what: what.into(),
         });
@@ -179,6 +186,7 @@ fn problem(seg: &SegmentEntry, offset: Option<u64>, seq: Option<u64>, what: Stri
         segment: Some(seg.segment),
         file: Some(seg.file.clone()),
         offset,
+        line: None,
         seq,
         what,
     }
@@ -418,6 +426,7 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
                 segment: None,
                 file: Some("MANIFEST".into()),
                 offset: None,
+                line: None,
                 seq: None,
                 what: e.to_string(),
             });
@@ -429,6 +438,7 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
         segment: None,
         file: Some("MANIFEST".into()),
         offset: None,
+        line: None,
         seq: None,
         what: what.into(),
     };
@@ -628,6 +638,7 @@ fn check_anchor(
             segment: None,
             file: Some(anchor.display().to_string()),
             offset: None,
+            line: Some(n as u64 + 1),
             seq: Some(c.last_seq),
             what,
         });
