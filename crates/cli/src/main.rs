@@ -2,6 +2,7 @@
 //! exit codes (0 ok, 1 rejected input or findings where asked, 2 usage or config error).
 
 mod detect;
+mod evidence;
 mod progress;
 
 use anyhow::Context;
@@ -47,6 +48,9 @@ enum Command {
     Rules(detect::RulesCommand),
     /// Detect over a simulation and score findings against its labels.
     Score(detect::ScoreArgs),
+    /// Verify, search and export the evidence log; erase an identity.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::detect(args),
         Command::Rules(cmd) => detect::rules(cmd),
         Command::Score(args) => detect::score(args),
+        Command::Evidence(cmd) => evidence::run(cmd),
     };
     match result {
         Ok(code) => code,

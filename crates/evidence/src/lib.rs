@@ -18,6 +18,7 @@ pub mod log;
 pub mod manifest;
 pub mod merkle;
 pub mod privacy;
+pub mod records;
 pub mod search;
 pub mod sign;
 pub mod verify;

@@ -40,6 +40,13 @@ pub enum KeyError {
 /// The log's signing key (Ed25519).
 pub struct Signer {
     pair: Ed25519KeyPair,
+    seed: [u8; 32],
+}
+
+impl Clone for Signer {
+    fn clone(&self) -> Signer {
+        Signer::from_seed(&self.seed)
+    }
 }
 
 impl std::fmt::Debug for Signer {
@@ -64,7 +71,7 @@ impl Signer {
     pub fn from_seed(seed: &[u8; 32]) -> Signer {
         // A 32-byte seed is always a valid Ed25519 private key.
         match Ed25519KeyPair::from_seed_unchecked(seed) {
-            Ok(pair) => Signer { pair },
+            Ok(pair) => Signer { pair, seed: *seed },
             Err(_) => unreachable_seed(),
         }
     }
@@ -72,24 +79,7 @@ impl Signer {
     /// Read the seed (64 hex digits) from `path`, creating the file with a fresh seed, readable
     /// by its owner only, when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Signer, KeyError> {
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => unhex::<32>(&text)
-                .map(|seed| Signer::from_seed(&seed))
-                .ok_or(KeyError::Format(shown)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let seed = random32()?;
-                write_secret(path, hex(&seed).as_bytes()).map_err(|source| KeyError::Io {
-                    path: shown,
-                    source,
-                })?;
-                Ok(Signer::from_seed(&seed))
-            }
-            Err(source) => Err(KeyError::Io {
-                path: shown,
-                source,
-            }),
-        }
+        load_or_create_secret(path).map(|seed| Signer::from_seed(&seed))
     }
 
     /// The public key.
@@ -127,6 +117,27 @@ impl Signer {
 #[expect(clippy::panic, reason = "ring accepts every 32-byte Ed25519 seed")]
 fn unreachable_seed() -> ! {
     panic!("ed25519 seed rejected")
+}
+
+/// Read a 32-byte secret (64 hex digits) from `path`, creating the file with a fresh one,
+/// readable by its owner only, when it does not exist.
+pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], KeyError> {
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => unhex::<32>(&text).ok_or(KeyError::Format(shown)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = random32()?;
+            write_secret(path, hex(&secret).as_bytes()).map_err(|source| KeyError::Io {
+                path: shown,
+                source,
+            })?;
+            Ok(secret)
+        }
+        Err(source) => Err(KeyError::Io {
+            path: shown,
+            source,
+        }),
+    }
 }
 
 /// Write a file only its owner can read, durably.

@@ -30,6 +30,163 @@ pub struct Config {
     pub connectors: Vec<midwatch_connectors::ConnectorConfig>,
     /// Detection.
     pub detect: DetectConfig,
+    /// The evidence log.
+    pub evidence: EvidenceConfig,
+}
+
+/// `[evidence]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Append every event, finding, response and administrative action to the evidence log.
+    pub enabled: bool,
+    /// Log directory (default `DATA_DIR/evidence`).
+    pub dir: Option<PathBuf>,
+    /// Ed25519 signing key file, 64 hex digits (default `DATA_DIR/evidence.key`, created
+    /// readable by its owner only when missing).
+    pub signing_key: Option<PathBuf>,
+    /// Sign a checkpoint after this many records …
+    pub checkpoint_records: usize,
+    /// … or this long after the first record it would cover (`200ms`).
+    pub checkpoint_interval: String,
+    /// Seal segments at this size, MiB.
+    pub segment_mib: u64,
+    /// Encrypt payloads with a key per identity (erasable).
+    pub encrypt: bool,
+    /// Keep URL query strings (dropped by default).
+    pub keep_query_strings: bool,
+    /// Payload fields replaced by a keyed pseudonym (`actor.user.email_addr`).
+    pub pseudonymize: Vec<String>,
+    /// Key file of the pseudonyms (default `DATA_DIR/pseudonym.key`, created when missing).
+    pub pseudonym_key: Option<PathBuf>,
+    /// Also append every checkpoint to this file (on another disk or host mount).
+    pub anchor_file: Option<PathBuf>,
+    /// Also POST every checkpoint to this URL.
+    pub anchor_url: Option<String>,
+    /// Retention per record kind (`event = "90d"`); kinds not named are kept.
+    pub retention: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> EvidenceConfig {
+        EvidenceConfig {
+            enabled: true,
+            dir: None,
+            signing_key: None,
+            checkpoint_records: 1000,
+            checkpoint_interval: "200ms".into(),
+            segment_mib: 64,
+            encrypt: true,
+            keep_query_strings: false,
+            pseudonymize: Vec::new(),
+            pseudonym_key: None,
+            anchor_file: None,
+            anchor_url: None,
+            retention: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// The evidence settings, checked and resolved against the data directory.
+#[derive(Debug, Clone)]
+pub struct EvidenceSettings {
+    /// Log directory.
+    pub dir: PathBuf,
+    /// Signing key file.
+    pub signing_key: PathBuf,
+    /// Writer configuration (without hooks).
+    pub log: midwatch_evidence::Config,
+    /// Retention per kind, ms.
+    pub retention: std::collections::BTreeMap<midwatch_evidence::Kind, i64>,
+    /// Where to POST checkpoints.
+    pub anchor_url: Option<String>,
+}
+
+impl Config {
+    /// The evidence log this configuration asks for (`None` when disabled). Creates the
+    /// pseudonym key file when pseudonyms are asked for and it does not exist.
+    pub fn evidence(&self) -> Result<Option<EvidenceSettings>, ConfigError> {
+        let e = &self.evidence;
+        if !e.enabled {
+            return Ok(None);
+        }
+        let interval = parse_duration_ms(&e.checkpoint_interval)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "`evidence.checkpoint_interval`: `{}` is not a duration like `200ms` or `1s`",
+                    e.checkpoint_interval
+                ))
+            })?;
+        if e.checkpoint_records == 0 {
+            return Err(ConfigError(
+                "`evidence.checkpoint_records` must be greater than 0".into(),
+            ));
+        }
+        if !(1..=2048).contains(&e.segment_mib) {
+            return Err(ConfigError(
+                "`evidence.segment_mib` must be between 1 and 2048".into(),
+            ));
+        }
+        let mut retention = std::collections::BTreeMap::new();
+        for (k, v) in &e.retention {
+            let kind = midwatch_evidence::Kind::parse(k).ok_or_else(|| {
+                ConfigError(format!(
+                    "`evidence.retention.{k}`: not a record kind (event, finding, decision, response, admin)"
+                ))
+            })?;
+            let ms = parse_duration_ms(v).filter(|ms| *ms > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "`evidence.retention.{k}`: `{v}` is not a duration like `90d`"
+                ))
+            })?;
+            retention.insert(kind, ms);
+        }
+        if let Some(u) = &e.anchor_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "`evidence.anchor_url`: `{u}` is not an http(s) URL"
+            )));
+        }
+        let pseudonym_key = if e.pseudonymize.is_empty() {
+            None
+        } else {
+            let path = e
+                .pseudonym_key
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("pseudonym.key"));
+            Some(
+                midwatch_evidence::sign::load_or_create_secret(&path)
+                    .map_err(|err| ConfigError(format!("`evidence.pseudonym_key`: {err}")))?,
+            )
+        };
+        Ok(Some(EvidenceSettings {
+            dir: e
+                .dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("evidence")),
+            signing_key: e
+                .signing_key
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("evidence.key")),
+            log: midwatch_evidence::Config {
+                checkpoint_records: e.checkpoint_records,
+                checkpoint_interval: std::time::Duration::from_millis(interval as u64),
+                segment_bytes: e.segment_mib << 20,
+                encrypt: e.encrypt,
+                privacy: midwatch_evidence::Privacy {
+                    keep_query_strings: e.keep_query_strings,
+                    pseudonymize: e.pseudonymize.clone(),
+                    pseudonym_key,
+                },
+                anchor_file: e.anchor_file.clone(),
+                ..midwatch_evidence::Config::default()
+            },
+            retention,
+            anchor_url: e.anchor_url.clone(),
+        }))
+    }
 }
 
 /// `[detect]`.
@@ -102,6 +259,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             connectors: Vec::new(),
             detect: DetectConfig::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -135,6 +293,8 @@ impl Config {
         let cfg: Config = toml::from_str(text)
             .map_err(|e| ConfigError(format!("{origin}: {}", e.to_string().trim_end())))?;
         cfg.stitching()
+            .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        cfg.evidence_checked()
             .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
         cfg.limits
             .validate()
@@ -171,6 +331,13 @@ impl Config {
 }
 
 impl Config {
+    /// Check the `[evidence]` section without creating key files.
+    fn evidence_checked(&self) -> Result<(), ConfigError> {
+        let mut probe = self.clone();
+        probe.evidence.pseudonymize.clear();
+        probe.evidence().map(|_| ())
+    }
+
     /// The detection stage this configuration asks for.
     pub fn detection(&self) -> Result<midwatch_detect::detection::Detection, ConfigError> {
         let d = &self.detect;

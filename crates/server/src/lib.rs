@@ -8,6 +8,7 @@ pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod metrics;
 pub mod pipeline;
 
@@ -46,6 +47,9 @@ struct Inner {
     limits: config::LimitsConfig,
     queue_capacity: usize,
     inflight: Arc<tokio::sync::Semaphore>,
+    evidence: Option<Arc<evidence::Evidence>>,
+    /// The anchor URL and its queue, taken by [`serve_with`].
+    anchor: std::sync::Mutex<Option<(String, evidence::AnchorQueue)>>,
 }
 
 /// A running pipeline thread; join it after the last [`AppState`] clone is dropped.
@@ -109,12 +113,24 @@ impl AppState {
         let detection = cfg
             .detection()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let settings = cfg
+            .evidence()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let (evidence, anchor) = match settings {
+            Some(s) => {
+                let url = s.anchor_url.clone();
+                let (ev, queue) = evidence::Evidence::open(s)?;
+                (Some(Arc::new(ev)), url.zip(queue))
+            }
+            None => (None, None),
+        };
         let metrics = Arc::new(Metrics::default());
         let (pipeline, handle) = Pipeline::start(
             Arc::clone(&store),
             inventory,
             stitch,
             detection,
+            evidence.clone(),
             cfg.limits.queue_depth,
             Arc::clone(&metrics),
         )?;
@@ -126,6 +142,8 @@ impl AppState {
                 limits: cfg.limits,
                 queue_capacity: cfg.limits.queue_depth,
                 inflight: Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_inflight_batches)),
+                evidence,
+                anchor: std::sync::Mutex::new(anchor),
             }),
         };
         Ok((state, PipelineHandle(handle)))
@@ -139,6 +157,11 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// The evidence log, when on.
+    pub fn evidence(&self) -> Option<&Arc<evidence::Evidence>> {
+        self.inner.evidence.as_ref()
     }
 
     /// Ask the pipeline to close sessions timed out as of `now` (event time).
@@ -303,6 +326,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/raw/{sha256}", get(get_raw))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(evidence::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -846,6 +870,14 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pullers = connectors::spawn(&state, pull);
+    let anchor = state
+        .inner
+        .anchor
+        .lock()
+        .ok()
+        .and_then(|mut a| a.take())
+        .map(|(url, queue)| evidence::spawn_anchor(url, queue));
+    let retention = evidence::spawn_retention(state.clone());
     let sweeper = wall_clock_sweep.then(|| {
         let state = state.clone();
         tokio::spawn(async move {
@@ -861,6 +893,14 @@ pub async fn serve_with(
         .await;
     if let Some(s) = sweeper {
         s.abort();
+    }
+    if let Some(r) = retention {
+        r.abort();
+    }
+    if let Some(a) = anchor {
+        // Checkpoints still queued are in the anchor file and the log; the URL gets the
+        // rest on the next start's checkpoints.
+        a.abort();
     }
     for p in pullers {
         p.abort();

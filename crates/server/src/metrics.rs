@@ -26,6 +26,7 @@ pub struct Metrics {
     detect_findings_opened: AtomicU64,
     detect_findings_open: AtomicU64,
     findings_written: AtomicU64,
+    evidence_records: AtomicU64,
     detect_state: Mutex<Vec<(&'static str, usize)>>,
 }
 
@@ -68,6 +69,11 @@ impl Metrics {
         *lock(&self.requests)
             .entry((route.to_string(), status))
             .or_insert(0) += 1;
+    }
+
+    /// Count records appended to the evidence log.
+    pub fn evidence_appended(&self, n: usize) {
+        self.evidence_records.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Count a committed batch.
@@ -152,7 +158,7 @@ impl Metrics {
                 "midwatch_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        let simple: [(&str, &str, &str, u64); 16] = [
+        let simple: [(&str, &str, &str, u64); 17] = [
             (
                 "midwatch_events_stored_total",
                 "counter",
@@ -230,6 +236,12 @@ impl Metrics {
                 "gauge",
                 "Open findings held in memory for folding.",
                 self.detect_findings_open.load(Ordering::Relaxed),
+            ),
+            (
+                "midwatch_evidence_records_total",
+                "counter",
+                "Records appended (durably) to the evidence log by this process.",
+                self.evidence_records.load(Ordering::Relaxed),
             ),
             (
                 "midwatch_store_events",

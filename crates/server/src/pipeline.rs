@@ -98,6 +98,7 @@ impl Pipeline {
         inventory: Inventory,
         cfg: StitchConfig,
         mut detection: Detection,
+        evidence: Option<Arc<crate::evidence::Evidence>>,
         queue_depth: usize,
         metrics: Arc<Metrics>,
     ) -> Result<(Pipeline, std::thread::JoinHandle<()>), StoreError> {
@@ -109,6 +110,7 @@ impl Pipeline {
             store,
             analyzer: Analyzer::new(inventory, stitcher, detection),
             metrics,
+            evidence,
         };
         let handle = std::thread::Builder::new()
             .name("midwatch-pipeline".into())
@@ -162,6 +164,7 @@ struct Worker {
     store: Arc<dyn Store>,
     analyzer: Analyzer,
     metrics: Arc<Metrics>,
+    evidence: Option<Arc<crate::evidence::Evidence>>,
 }
 
 impl Worker {
@@ -218,6 +221,25 @@ impl Worker {
                     reply,
                 } => {
                     let changed = self.analyzer.stitcher.set_state(&id, state, at);
+                    if changed && let Some(ev) = &self.evidence {
+                        let identity = self
+                            .analyzer
+                            .stitcher
+                            .get(&id)
+                            .and_then(|s| s.identity.clone())
+                            .unwrap_or_default();
+                        let rec = midwatch_evidence::records::response(
+                            &format!("{state:?}").to_lowercase(),
+                            &id,
+                            &identity,
+                            at,
+                            serde_json::json!({ "state": format!("{state:?}").to_lowercase() }),
+                            &ev.privacy,
+                        );
+                        if let Err(e) = self.evidence(vec![rec]) {
+                            tracing::error!(error = %e, session = %id, "response not recorded");
+                        }
+                    }
                     self.flush_sessions();
                     let _ = reply.send(
                         changed
@@ -229,8 +251,26 @@ impl Worker {
             self.metrics.observe_stitcher(&self.analyzer.stitcher);
             self.metrics.observe_detection(&self.analyzer.detection);
         }
-        // Senders are gone: persist whatever changed last.
+        // Senders are gone: persist whatever changed last, and sign the log's tail.
         self.flush_sessions();
+        if let Some(ev) = &self.evidence
+            && let Err(e) = ev.log.close()
+        {
+            tracing::error!(error = %e, "evidence log not closed cleanly");
+        }
+    }
+
+    /// Append records to the evidence log, if it is on; they are durable when this returns.
+    fn evidence(&self, records: Vec<midwatch_evidence::NewRecord>) -> Result<(), String> {
+        let Some(ev) = &self.evidence else {
+            return Ok(());
+        };
+        let n = records.len();
+        ev.log
+            .append(records)
+            .map_err(|e| format!("evidence log: {e}"))?;
+        self.metrics.evidence_appended(n);
+        Ok(())
     }
 
     fn flush_sessions(&mut self) {
@@ -308,6 +348,22 @@ impl Worker {
             });
             all.append(&mut events);
         }
+        // The evidence log first: an acknowledged event is in the chain.
+        if let Some(ev) = &self.evidence {
+            let mut records = Vec::with_capacity(all.len() + findings.len());
+            records.extend(
+                all.iter()
+                    .map(|e| midwatch_evidence::records::event(e, &ev.privacy)),
+            );
+            records.extend(
+                findings
+                    .iter()
+                    .map(|f| midwatch_evidence::records::finding(f, &ev.privacy)),
+            );
+            if let Err(e) = self.evidence(records) {
+                return Err((e, replies));
+            }
+        }
         let sessions = self.analyzer.stitcher.take_dirty();
         if let Err(e) = self.store.append(Batch {
             events: &all,
@@ -338,6 +394,20 @@ impl Worker {
                 None => return Ok(None),
             },
         };
+        if let Some(ev) = &self.evidence {
+            let admin = midwatch_evidence::records::admin(
+                "triage",
+                id,
+                finding.triage.by.as_deref().unwrap_or_default(),
+                finding.triage.at.unwrap_or_default(),
+                serde_json::json!({
+                    "state": finding.triage.state.as_str(),
+                    "note": finding.triage.note,
+                }),
+            );
+            let state = midwatch_evidence::records::finding(&finding, &ev.privacy);
+            self.evidence(vec![admin, state])?;
+        }
         self.store
             .append(Batch {
                 events: &[],
@@ -357,6 +427,19 @@ impl Worker {
         }
         for a in &apps {
             next.upsert_app(a.clone()).map_err(|e| e.to_string())?;
+        }
+        if self.evidence.is_some() {
+            let rec = midwatch_evidence::records::admin(
+                "inventory",
+                "inventory",
+                "",
+                midwatch_model::timefmt::now_ms(),
+                serde_json::json!({
+                    "identities": identities.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+                    "apps": apps.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+                }),
+            );
+            self.evidence(vec![rec])?;
         }
         self.store
             .put_identities(&identities)
