@@ -427,8 +427,8 @@ pub fn verify_bundle(path: &Path, opts: &Options) -> Report {
             ),
         ));
     }
-    let sig_ok =
-        unhex::<64>(&m.signature).is_some_and(|s| crate::sign::verify_bundle(&pk, &m.signed_bytes(), &s));
+    let sig_ok = unhex::<64>(&m.signature)
+        .is_some_and(|s| crate::sign::verify_bundle(&pk, &m.signed_bytes(), &s));
     if !sig_ok || crate::sign::key_id(&pk) != unhex::<8>(&m.key_id).unwrap_or_default() {
         return report.tampered(bundle_problem(
             "bundle.json",
