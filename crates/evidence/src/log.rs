@@ -15,6 +15,7 @@ use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal};
 use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
 use crate::{merkle, now_ms};
+use ring::aead::CHACHA20_POLY1305;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -205,7 +206,8 @@ pub(crate) struct Writer {
     cp_started: Option<Instant>,
     last_cp: Hash,
     anchor: Option<File>,
-    unanchored: Vec<Checkpoint>,
+    /// Checkpoints not yet published, each with the number of the write that holds it.
+    unanchored: Vec<(u64, Checkpoint)>,
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
     buf: Vec<u8>,
@@ -382,7 +384,7 @@ impl Log {
                 s.syncing = false;
                 if r.is_ok() {
                     s.synced = s.synced.max(target);
-                    lock(&self.shared.writer).after_sync();
+                    lock(&self.shared.writer).after_sync(s.synced);
                 }
                 self.shared.cv.notify_all();
                 r.map_err(|source| LogError::Io {
@@ -755,15 +757,23 @@ impl Writer {
 
     /// Encode, encrypt, chain and write a batch (not yet synced).
     fn write(&mut self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
-        let mut receipts = Vec::with_capacity(records.len());
-        for r in records {
-            if r.payload.len() > crate::codec::MAX_BODY - 64 * 1024 {
+        // Refuse the whole batch before any of it is chained: a record refused halfway would
+        // leave the ones before it buffered, written by the next append though never
+        // acknowledged. The body, header fields and tag included, must fit in a frame.
+        for r in &records {
+            if r.payload.len() > crate::codec::MAX_BODY - 64 * 1024
+                || body_len(r, self.encrypts(r)) > crate::codec::MAX_BODY
+            {
                 return Err(LogError::TooLarge(r.payload.len()));
             }
+        }
+        let mut receipts = Vec::with_capacity(records.len());
+        for r in records {
             let seq = self.next_seq;
+            let encrypt = self.encrypts(&r);
             let mut payload = r.payload;
             let mut flags = 0;
-            if self.cfg.encrypt && !r.identity.is_empty() && r.kind != Kind::Admin.code() {
+            if encrypt {
                 let key = self.keystore.get_or_create(&r.identity)?;
                 seal(&key, seq, &mut payload);
                 flags |= crate::codec::FLAG_ENCRYPTED;
@@ -820,6 +830,11 @@ impl Writer {
         Ok(receipts)
     }
 
+    /// Whether a record's payload is encrypted with its identity's key.
+    fn encrypts(&self, r: &NewRecord) -> bool {
+        self.cfg.encrypt && !r.identity.is_empty() && r.kind != Kind::Admin.code()
+    }
+
     /// Sign a checkpoint over the records since the last one, if any.
     fn checkpoint(&mut self) -> Result<(), LogError> {
         if self.leaves.is_empty() {
@@ -842,7 +857,8 @@ impl Writer {
         self.leaves.clear();
         self.cp_first = self.next_seq;
         self.cp_started = None;
-        self.unanchored.push(c);
+        // The next flush writes it.
+        self.unanchored.push((self.writes + 1, c));
         Ok(())
     }
 
@@ -874,12 +890,18 @@ impl Writer {
     }
 
     /// Publish checkpoints that are now durable to the anchor file and the hook. An anchor
-    /// never names a checkpoint the log could still lose in a crash.
-    fn after_sync(&mut self) {
-        if self.unanchored.is_empty() {
+    /// never names a checkpoint the log could still lose in a crash: only those in the first
+    /// `synced` writes are durable, and one written while the sync ran waits for the next.
+    fn after_sync(&mut self, synced: u64) {
+        if self.unanchored.first().is_none_or(|(w, _)| *w > synced) {
             return;
         }
-        let cps = std::mem::take(&mut self.unanchored);
+        let later = self.unanchored.partition_point(|(w, _)| *w <= synced);
+        let rest = self.unanchored.split_off(later);
+        let cps: Vec<Checkpoint> = std::mem::replace(&mut self.unanchored, rest)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         if let Some(a) = &mut self.anchor {
             let mut lines = String::new();
             for c in &cps {
@@ -980,6 +1002,21 @@ impl Writer {
     }
 }
 
+/// Bytes of a record's body as `encode_record` writes it (at most: long strings are cut), with
+/// the AEAD tag when the payload is encrypted.
+fn body_len(r: &NewRecord, encrypted: bool) -> usize {
+    let strings: usize = [&r.uid, &r.session, &r.identity, &r.app, &r.action]
+        .iter()
+        .map(|s| 2 + s.len().min(usize::from(u16::MAX)))
+        .sum();
+    let tag = if encrypted {
+        CHACHA20_POLY1305.tag_len()
+    } else {
+        0
+    };
+    1 + 8 + 8 + 1 + 1 + 4 + strings + 4 + r.payload.len() + tag
+}
+
 /// Index a segment's records from its bytes, with the words of payloads that are in clear
 /// or whose identity key still exists.
 pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
@@ -1000,4 +1037,51 @@ pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn rec(i: u64) -> NewRecord {
+        NewRecord {
+            kind: Kind::Event.code(),
+            time: i as i64,
+            uid: format!("ev-{i}"),
+            payload: b"{}".to_vec(),
+            ..NewRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_written_during_a_sync_is_published_only_after_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = dir.path().join("anchor");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook_seen = Arc::clone(&seen);
+        let cfg = Config {
+            checkpoint_records: 2,
+            checkpoint_interval: Duration::from_secs(3600),
+            anchor_file: Some(anchor.clone()),
+            on_checkpoint: Some(Arc::new(move |c: &Checkpoint| {
+                lock(&hook_seen).push(c.last_seq);
+            })),
+            ..Config::default()
+        };
+        let log = Log::open(&dir.path().join("log"), Signer::from_seed(&[5; 32]), cfg).unwrap();
+        let mut w = lock(&log.shared.writer);
+        // A batch with a checkpoint is written and its sync starts (covering this write) …
+        w.write(vec![rec(0), rec(1)]).unwrap();
+        let syncing = w.writes;
+        // … while another batch with a checkpoint is written.
+        w.write(vec![rec(2), rec(3)]).unwrap();
+        w.after_sync(syncing);
+        assert_eq!(*lock(&seen), [2]);
+        assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 1);
+        let all = w.writes;
+        w.after_sync(all);
+        assert_eq!(*lock(&seen), [2, 4]);
+        assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 2);
+    }
 }

@@ -45,17 +45,33 @@ impl Privacy {
     fn scrub(&self, v: &mut Value, changed: &mut usize) {
         match v {
             Value::Object(map) => {
+                // OCSF `url.query_string`: the query string on its own.
+                if !self.keep_query_strings
+                    && map
+                        .get("query_string")
+                        .is_some_and(|q| q.as_str().is_some_and(|q| !q.is_empty()))
+                {
+                    map.remove("query_string");
+                    *changed += 1;
+                }
                 for (k, child) in map.iter_mut() {
                     if let Value::String(s) = child {
                         if looks_like_secret(s).is_some() {
                             *s = REDACTED.to_string();
                             *changed += 1;
-                        } else if !self.keep_query_strings
-                            && (k == "url_string" || k == "referrer" || k == "uri")
-                            && let Some(cut) = s.find(['?', '#'])
-                        {
-                            s.truncate(cut);
-                            *changed += 1;
+                        } else if k == "url_string" || k == "referrer" || k == "uri" {
+                            let mut cut = false;
+                            if let Some(at) = userinfo(s) {
+                                s.replace_range(at, "");
+                                cut = true;
+                            }
+                            if !self.keep_query_strings
+                                && let Some(at) = s.find(['?', '#'])
+                            {
+                                s.truncate(at);
+                                cut = true;
+                            }
+                            *changed += usize::from(cut);
                         }
                     } else {
                         self.scrub(child, changed);
@@ -77,6 +93,17 @@ impl Privacy {
             _ => {}
         }
     }
+}
+
+/// Where the credentials of a URL are (`user:password@` after the scheme), if it has any.
+fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = url.get(start..)?;
+    let authority = rest
+        .find(['/', '?', '#'])
+        .map_or(rest, |end| rest.get(..end).unwrap_or(rest));
+    let at = authority.rfind('@')?;
+    Some(start..start + at + 1)
 }
 
 /// The pseudonym of a value: `pseud:` and 32 hex digits of its HMAC-SHA-256.
@@ -238,6 +265,41 @@ mod tests {
         assert_eq!(
             again["actor"]["user"]["email_addr"].as_str().unwrap(),
             email
+        );
+    }
+
+    #[test]
+    fn url_credentials_and_query_string_fields_are_dropped() {
+        let mut v = json!({
+            "url": {
+                "url_string": "https://bob:pa55w0rd@h.example:8443/a/b?x=1",
+                "query_string": "x=1",
+            },
+            "referrer": "http://token@h.example",
+            "uri": "/plain/path?y=2",
+            "web_resources": [{"url_string": "https://h.example/p@q?z=3"}],
+        });
+        assert_eq!(Privacy::default().apply(&mut v), 5);
+        assert_eq!(
+            v,
+            json!({
+                "url": {"url_string": "https://h.example:8443/a/b"},
+                "referrer": "http://h.example",
+                "uri": "/plain/path",
+                "web_resources": [{"url_string": "https://h.example/p@q"}],
+            })
+        );
+        // Credentials go even when query strings stay.
+        let keep = Privacy {
+            keep_query_strings: true,
+            ..Privacy::default()
+        };
+        let mut v =
+            json!({"url": {"url_string": "https://u:p@h.example/?q=1", "query_string": "q=1"}});
+        assert_eq!(keep.apply(&mut v), 1);
+        assert_eq!(
+            v,
+            json!({"url": {"url_string": "https://h.example/?q=1", "query_string": "q=1"}})
         );
     }
 

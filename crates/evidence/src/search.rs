@@ -183,6 +183,8 @@ struct Compiled {
     until: i64,
     before: u64,
     limit: usize,
+    /// Whether words of payload text are asked for (an erased payload has none any more).
+    text: bool,
 }
 
 impl Compiled {
@@ -243,6 +245,7 @@ impl Compiled {
             until: q.until.unwrap_or(i64::MAX),
             before: q.before.unwrap_or(u64::MAX),
             limit,
+            text: q.text.is_some(),
         })
     }
 
@@ -426,10 +429,16 @@ fn run(
         spots.retain(|(_, seq, t, _)| *seq < c.before && *t >= c.since && *t <= c.until);
         spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
         for (n, _, _, off) in spots.iter() {
+            let hit = reader.read(*n, *off)?;
+            // The words of an erased payload are still in the indexes written before the
+            // erasure, but not in one rebuilt after it: they match nothing, live or not.
+            if c.text && hit.erased {
+                continue;
+            }
             if hits.len() == c.limit {
                 return Ok(true);
             }
-            hits.push(reader.read(*n, *off)?);
+            hits.push(hit);
         }
         Ok(false)
     };
@@ -437,9 +446,10 @@ fn run(
     if take(&mut spots, &mut hits)? {
         more = true;
     }
+    // Once the page is full, older segments are still looked at until one holds a match, so
+    // that a last page has no cursor.
     for s in sealed.iter().rev() {
-        if more || hits.len() == c.limit {
-            more = true;
+        if more {
             break;
         }
         if s.first_seq >= c.before || s.max_time < c.since || s.min_time > c.until {
