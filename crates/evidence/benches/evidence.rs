@@ -1,1 +1,254 @@
-fn main() {}
+//! Evidence log speed: durable appends per second with group commit, verification
+//! throughput, and search latency by session on a large log.
+//!
+//! `cargo bench -p midwatch-evidence --bench evidence` runs every part at a modest size.
+//! Sizes and the directory (put it on the disk being measured) come from the environment:
+//! `MIDWATCH_BENCH_APPENDS` (records, default 200000), `MIDWATCH_BENCH_SEARCH_RECORDS`
+//! (default 1000000; 10000000 for the figure in the README), `MIDWATCH_BENCH_DIR`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::indexing_slicing,
+    reason = "benchmark"
+)]
+
+use midwatch_evidence::verify::{Options, verify_dir};
+use midwatch_evidence::{Config, Kind, Log, NewRecord, Query, Signer};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An OCSF web-resource event of about 1.6 KB, as the pipeline appends it.
+fn event(i: u64, sessions: u64) -> NewRecord {
+    let session = format!("ses-{:08}", i % sessions);
+    let user = i % 5000;
+    let payload = serde_json::json!({
+        "class_uid": 6001, "category_uid": 6, "activity_id": 2, "activity_name": "Read",
+        "type_uid": 600102, "time": 1_767_600_000_000i64 + i as i64 * 7, "severity_id": 1,
+        "status_id": 1, "status": "Success",
+        "metadata": {"uid": format!("evt-{i:012}"), "version": "1.5.0",
+            "product": {"name": "midwatch sensor", "vendor_name": "midwatch"},
+            "log_name": "sensor", "event_code": "navigate", "processed_time": 1_767_600_000_000i64 + i as i64 * 7 + 40,
+            "original_event_uid": format!("b1f4{i:028x}")},
+        "actor": {"user": {"uid": format!("user{user}@example.com"), "name": format!("User {user}"),
+            "email_addr": format!("user{user}@example.com"), "type_id": 1, "type": "User"},
+            "session": {"uid": session, "created_time": 1_767_600_000_000i64, "is_mfa": true,
+                "issuer": "https://idp.example.com", "credential_uid": format!("{:064x}", i / 97)}},
+        "src_endpoint": {"ip": format!("198.51.{}.{}", (i / 256) % 256, i % 256),
+            "location": {"city": "Lisbon", "country": "PT", "lat": 38.7223, "long": -9.1393},
+            "autonomous_system": {"number": 64500, "name": "Example Telecom"}, "isp": "Example Telecom"},
+        "device": {"uid": format!("laptop-{}", user), "is_managed": true, "os_name": "macOS"},
+        "http_request": {"user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+            "http_method": "GET",
+            "url": {"hostname": "files.example.com", "path": format!("/projects/{}/documents/{}", i % 300, i),
+                "url_string": format!("https://files.example.com/projects/{}/documents/{}", i % 300, i)}},
+        "web_resources": [{"type": "document", "name": format!("quarterly-report-{}.pdf", i % 1000),
+            "uid": format!("doc-{i}")}],
+        "midwatch": {"session_uid": session, "action": "navigate",
+            "identity": {"uid": format!("idn-{user}"), "kind": "human", "lifecycle": "active", "mfa_enrolled": true},
+            "app": {"uid": "files", "managed": true, "sensitivity": 2},
+            "raw": {"source": "sensor", "sha256": format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))}},
+    });
+    let words = midwatch_evidence::search::value_words(&payload);
+    NewRecord {
+        kind: Kind::Event.code(),
+        time: 1_767_600_000_000 + i as i64 * 7,
+        class_uid: 6001,
+        uid: format!("evt-{i:012}"),
+        session,
+        identity: format!("idn-{user}"),
+        app: "files".into(),
+        action: "navigate".into(),
+        payload: serde_json::to_vec(&payload).unwrap(),
+        words,
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> PathBuf {
+    let dir = base.join(format!("appends-{encrypt}-{batch}-{threads}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = Config {
+        encrypt,
+        ..Config::default()
+    };
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), cfg).unwrap();
+    // Records are built before the clock starts: the bench measures the log, not JSON.
+    let per = n / threads;
+    let prepared: Vec<Vec<Vec<NewRecord>>> = (0..threads)
+        .map(|t| {
+            (0..per)
+                .map(|i| event(t * per + i, n / 100 + 1))
+                .collect::<Vec<_>>()
+                .chunks(batch as usize)
+                .map(<[NewRecord]>::to_vec)
+                .collect()
+        })
+        .collect();
+    let bytes: u64 = prepared
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|r| r.payload.len() as u64)
+        .sum();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for batches in prepared {
+            let log = log.clone();
+            s.spawn(move || {
+                for b in batches {
+                    log.append(b).unwrap();
+                }
+            });
+        }
+    });
+    let took = start.elapsed();
+    log.close().unwrap();
+    let total = per * threads;
+    println!(
+        "append  encrypt={encrypt:<5} batch={batch:<5} threads={threads}: {:>9.0} records/s  {:>6.1} MB/s payload  ({total} records of {} B avg, {:.2} s, {} B on disk)",
+        total as f64 / took.as_secs_f64(),
+        bytes as f64 / took.as_secs_f64() / 1e6,
+        bytes / total.max(1),
+        took.as_secs_f64(),
+        dir_size(&dir),
+    );
+    dir
+}
+
+fn verify(dir: &Path) {
+    let bytes = dir_size(dir);
+    // Twice: the first read may come from disk, the second from the page cache.
+    for pass in ["first", "second"] {
+        let start = Instant::now();
+        let r = verify_dir(dir, &Options::default());
+        let took = start.elapsed();
+        assert_eq!(r.status, midwatch_evidence::Status::Intact, "{r:?}");
+        println!(
+            "verify  ({pass} pass): {:>7.2} GB/s  {:>9.0} records/s  ({} records, {} B, {:.2} s)",
+            bytes as f64 / took.as_secs_f64() / 1e9,
+            r.records as f64 / took.as_secs_f64(),
+            r.records,
+            bytes,
+            took.as_secs_f64()
+        );
+    }
+}
+
+fn search(base: &Path, n: u64) {
+    let dir = base.join(format!("search-{n}"));
+    let sessions = n / 100;
+    if !dir.join("MANIFEST").exists() || std::env::var("MIDWATCH_BENCH_REBUILD").is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = Log::open(&dir, Signer::from_seed(&[7; 32]), Config::default()).unwrap();
+        let start = Instant::now();
+        let chunk = 10_000;
+        let mut i = 0;
+        while i < n {
+            let recs = (i..(i + chunk).min(n))
+                .map(|j| event(j, sessions))
+                .collect();
+            log.append(recs).unwrap();
+            i += chunk;
+        }
+        log.close().unwrap();
+        println!(
+            "search: built {n} records in {:.0} s ({} B on disk)",
+            start.elapsed().as_secs_f64(),
+            dir_size(&dir)
+        );
+    }
+    let open = Instant::now();
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), Config::default()).unwrap();
+    println!(
+        "search: opened the log in {:.2} s",
+        open.elapsed().as_secs_f64()
+    );
+    let mut lat: Vec<Duration> = Vec::new();
+    let mut found = 0;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let q = Query {
+            session: Some(format!("ses-{:08}", x % sessions)),
+            limit: Some(100),
+            ..Query::default()
+        };
+        let t = Instant::now();
+        let page = log.search(&q).unwrap();
+        lat.push(t.elapsed());
+        found += page.hits.len();
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "search by session on {n} records: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} queries, {:.0} records each, payloads decrypted)",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+        lat.len(),
+        found as f64 / lat.len() as f64
+    );
+    let mut lat: Vec<Duration> = Vec::new();
+    for k in 0..500u64 {
+        let q = Query {
+            identity: Some(format!("idn-{}", (k * 7919) % 5000)),
+            limit: Some(100),
+            ..Query::default()
+        };
+        let t = Instant::now();
+        log.search(&q).unwrap();
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "search by identity (newest 100) on {n} records: p50 {:.2} ms  p99 {:.2} ms",
+        lat[lat.len() / 2].as_secs_f64() * 1e3,
+        lat[lat.len() * 99 / 100].as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    // `cargo test --benches` passes `--bench`-less flags; run only under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let base = std::env::var("MIDWATCH_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("midwatch-evidence-bench"));
+    std::fs::create_dir_all(&base).unwrap();
+    let n = env("MIDWATCH_BENCH_APPENDS", 200_000);
+    let only = std::env::var("MIDWATCH_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "append" {
+        appends(&base, n, 1000, false, 1);
+        appends(&base, n, 100, true, 4);
+        let dir = appends(&base, n, 1000, true, 1);
+        verify(&dir);
+    }
+    if only.is_empty() || only == "search" {
+        search(&base, env("MIDWATCH_BENCH_SEARCH_RECORDS", 1_000_000));
+    }
+}

@@ -282,6 +282,23 @@ pub fn decode_record(body: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     Ok((h, payload))
 }
 
+/// Check a record body's layout without copying it out, and return its sequence number
+/// (what verification needs of every record).
+pub fn record_seq(body: &[u8]) -> Result<u64, DecodeError> {
+    let mut r = Reader::new(body);
+    r.version()?;
+    let seq = r.u64()?;
+    r.take(8 + 1 + 1 + 4)?;
+    for field in ["uid", "session", "identity", "app", "action"] {
+        let n = usize::from(r.u16()?);
+        std::str::from_utf8(r.take(n)?).map_err(|_| DecodeError::Utf8(field))?;
+    }
+    let n = r.u32()? as usize;
+    r.take(n)?;
+    r.finish()?;
+    Ok(seq)
+}
+
 /// The chain hash of a record: `SHA-256(prev ‖ body)`.
 pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
     let mut h = Sha256::new();
@@ -466,8 +483,30 @@ impl SegmentHeader {
 /// A stable 64-bit hash for index keys (FNV-1a with a final avalanche), the same on every
 /// build and machine because index files keep it.
 pub fn key_hash(field: u8, value: &str) -> u64 {
+    key_hash_bytes(field, value.as_bytes())
+}
+
+/// [`key_hash`] of a number's decimal digits, without formatting a string.
+pub fn key_hash_num(field: u8, n: u64) -> u64 {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    key_hash_bytes(field, buf.get(at..).unwrap_or_default())
+}
+
+fn key_hash_bytes(field: u8, value: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in std::iter::once(field).chain(value.bytes()) {
+    for &b in std::iter::once(&field).chain(value) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -533,9 +572,11 @@ mod tests {
         encode_record(&h, b"{\"a\":1}", &mut body);
         let (back, payload) = decode_record(&body).unwrap();
         assert_eq!(back, h);
+        assert_eq!(record_seq(&body).unwrap(), 7);
         assert_eq!(payload, b"{\"a\":1}");
         for cut in 0..body.len() {
             assert!(decode_record(&body[..cut]).is_err(), "cut at {cut}");
+            assert!(record_seq(&body[..cut]).is_err(), "cut at {cut}");
         }
     }
 
@@ -573,5 +614,8 @@ mod tests {
         assert_eq!(unhex::<2>("zz00"), None);
         assert_eq!(key_hash(1, "a"), key_hash(1, "a"));
         assert_ne!(key_hash(1, "a"), key_hash(2, "a"));
+        for n in [0u64, 7, 10, 6001, u64::MAX] {
+            assert_eq!(key_hash_num(5, n), key_hash(5, &n.to_string()));
+        }
     }
 }

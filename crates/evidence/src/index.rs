@@ -4,9 +4,10 @@
 //! 64th key stay in memory. A lookup reads one small block per segment that may hold the key,
 //! so its cost grows with the segments a session spans, not with the size of the log.
 
-use crate::codec::{DecodeError, Hash, Reader, key_hash, sha256};
+use crate::codec::{DecodeError, Hash, Reader, key_hash, key_hash_num, sha256};
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 /// Field codes of index keys.
@@ -59,7 +60,27 @@ pub struct MemIndex {
     pub offsets: Vec<u64>,
     /// Record times, by local number.
     pub times: Vec<i64>,
-    postings: HashMap<u64, Vec<u32>>,
+    postings: HashMap<u64, Vec<u32>, BuildHasherDefault<KeyHasher>>,
+}
+
+/// Index keys are already well-mixed 64-bit hashes: the map uses them as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl MemIndex {
@@ -332,9 +353,9 @@ pub fn keys_of(h: &crate::codec::Header, words: &[String]) -> Vec<u64> {
         }
     }
     if h.class_uid != 0 {
-        keys.push(key_hash(field::CLASS, &h.class_uid.to_string()));
+        keys.push(key_hash_num(field::CLASS, u64::from(h.class_uid)));
     }
-    keys.push(key_hash(field::KIND, &h.kind.to_string()));
+    keys.push(key_hash_num(field::KIND, u64::from(h.kind)));
     for w in words {
         keys.push(key_hash(field::WORD, w));
     }

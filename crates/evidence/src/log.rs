@@ -166,6 +166,21 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Slots of the per-kind latest-time array (kind codes are 1 to 5).
+const KIND_SLOTS: usize = 8;
+
+/// The manifest's per-kind map of latest times.
+fn kinds_map(kinds: &[Option<i64>; KIND_SLOTS]) -> BTreeMap<String, i64> {
+    kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(code, t)| {
+            let kind = Kind::from_code(u8::try_from(code).ok()?)?;
+            Some((kind.as_str().to_string(), (*t)?))
+        })
+        .collect()
+}
+
 /// File name of a segment.
 pub fn segment_file(n: u64) -> String {
     format!("seg-{n:08}.log")
@@ -187,7 +202,8 @@ struct Active {
     index: MemIndex,
     min_time: i64,
     max_time: i64,
-    kinds: BTreeMap<String, i64>,
+    /// Latest record time per kind code.
+    kinds: [Option<i64>; KIND_SLOTS],
 }
 
 pub(crate) struct Writer {
@@ -254,12 +270,21 @@ impl Log {
             .write(true)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LogError::Locked(dir.display().to_string()));
+        // A handle of this process being dropped (its checkpoint ticker finishing a tick)
+        // may hold the lock for a moment: try for up to 200 ms before calling it taken.
+        let mut tries = 0;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(LogError::Locked(dir.display().to_string()));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
         let keystore = Keystore::open(&dir.join("keys")).map_err(io_err(dir))?;
         let anchor = match &cfg.anchor_file {
@@ -644,7 +669,7 @@ impl Writer {
         let mut leaves = Vec::new();
         let mut cp_first = entry.first_seq;
         let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-        let mut kinds: BTreeMap<String, i64> = BTreeMap::new();
+        let mut kinds = [None; KIND_SLOTS];
         let mut good_end = 0u64;
         let mut saw_header = false;
         while let Some(f) = frames.next() {
@@ -666,9 +691,8 @@ impl Writer {
                     }
                     min_time = min_time.min(h.time);
                     max_time = max_time.max(h.time);
-                    if let Some(k) = h.kind() {
-                        let e = kinds.entry(k.as_str().to_string()).or_insert(h.time);
-                        *e = (*e).max(h.time);
+                    if let Some(latest) = kinds.get_mut(usize::from(h.kind)) {
+                        *latest = Some(latest.map_or(h.time, |t: i64| t.max(h.time)));
                     }
                     last_hash = hash;
                     leaves.push(hash);
@@ -800,13 +824,8 @@ impl Writer {
                 .add(offset, h.time, &keys_of(&h, &r.words));
             self.active.min_time = self.active.min_time.min(h.time);
             self.active.max_time = self.active.max_time.max(h.time);
-            if let Some(k) = h.kind() {
-                let e = self
-                    .active
-                    .kinds
-                    .entry(k.as_str().to_string())
-                    .or_insert(h.time);
-                *e = (*e).max(h.time);
+            if let Some(latest) = self.active.kinds.get_mut(usize::from(h.kind)) {
+                *latest = Some(latest.map_or(h.time, |t: i64| t.max(h.time)));
             }
             self.last_hash = hash;
             self.leaves.push(hash);
@@ -961,7 +980,7 @@ impl Writer {
             bytes: self.active.bytes,
             min_time: self.active.min_time,
             max_time: self.active.max_time,
-            kinds: std::mem::take(&mut self.active.kinds),
+            kinds: kinds_map(&self.active.kinds),
         };
         self.manifest.seal(entry);
         self.manifest.segments.push(SegmentEntry::active(
@@ -986,7 +1005,7 @@ impl Writer {
             index: MemIndex::default(),
             min_time: i64::MAX,
             max_time: i64::MIN,
-            kinds: BTreeMap::new(),
+            kinds: [None; KIND_SLOTS],
         };
         Ok(())
     }

@@ -9,7 +9,7 @@
 
 use crate::codec::{
     FRAME_CHECKPOINT, FRAME_HEADER, FRAME_RECORD, FRAME_TOMBSTONE, FrameEnd, Frames, Hash,
-    SegmentHeader, chain_hash, decode_record, hex, sha256, unhex,
+    SegmentHeader, chain_hash, hex, record_seq, sha256, unhex,
 };
 use crate::manifest::{Manifest, ManifestError, SegmentEntry, SegmentState, decode_hex};
 use crate::merkle;
@@ -264,8 +264,8 @@ fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOut
         match f.kind {
             FRAME_RECORD => {
                 let expected = st.next_seq;
-                let header = match decode_record(f.body) {
-                    Ok((h, _)) => h,
+                let seq = match record_seq(f.body) {
+                    Ok(seq) => seq,
                     Err(e) => {
                         fail(
                             &mut out,
@@ -276,14 +276,13 @@ fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOut
                         return out;
                     }
                 };
-                if header.seq != expected {
+                if seq != expected {
                     fail(
                         &mut out,
                         f.offset,
                         Some(expected),
                         format!(
-                            "expected record {expected}, found record {} (records dropped or reordered)",
-                            header.seq
+                            "expected record {expected}, found record {seq} (records dropped or reordered)"
                         ),
                     );
                     return out;
