@@ -53,6 +53,37 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     None
 }
 
+/// A quick test over raw bytes: whether any credential prefix [`looks_like_secret`] knows
+/// occurs at all, so a record can skip the field-by-field check when none does.
+pub fn may_hold_secret(bytes: &[u8]) -> bool {
+    const PREFIXES: &[&[u8]] = &[
+        b"eyJ",
+        b"bearer ",
+        b"basic ",
+        b"ssws ",
+        b"ghp_",
+        b"gho_",
+        b"ghu_",
+        b"ghs_",
+        b"ghr_",
+        b"github_pat_",
+        b"xox",
+        b"ya29.",
+        b"sk-",
+        b"-----BEGIN",
+    ];
+    bytes.iter().enumerate().any(|(i, b)| {
+        matches!(
+            b,
+            b'e' | b'b' | b'B' | b'S' | b's' | b'g' | b'x' | b'y' | b'-'
+        ) && PREFIXES.iter().any(|p| {
+            bytes
+                .get(i..i + p.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(p))
+        })
+    })
+}
+
 /// Three base64url segments, the first a JSON object header.
 fn is_jwt(t: &str) -> bool {
     let mut parts = t.split('.');
@@ -89,6 +120,10 @@ mod tests {
             "SSWS 00abcdefghijklmnopqrstuvwxyz",
         ] {
             assert!(looks_like_secret(s).is_some(), "{s}");
+            assert!(
+                may_hold_secret(format!("{{\"x\":\"{s}\"}}").as_bytes()),
+                "{s}"
+            );
         }
         for s in [
             "AKIAIOSFODNN7EXAMPLE",
@@ -101,5 +136,8 @@ mod tests {
         ] {
             assert_eq!(looks_like_secret(s), None, "{s}");
         }
+        assert!(!may_hold_secret(
+            br#"{"id":"x","type":"login","url":"https://a.example/"}"#
+        ));
     }
 }

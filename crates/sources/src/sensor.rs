@@ -432,7 +432,49 @@ impl Source for Sensor {
                 wire
             }
         };
+        if midwatch_model::secret::may_hold_secret(raw) {
+            refuse_secrets(raw)?;
+        }
         Ok(Parsed::Events(vec![to_event(wire)?]))
+    }
+}
+
+/// Refuse a record with a string value that looks like a credential, naming its path.
+fn refuse_secrets(raw: &[u8]) -> Result<(), ParseError> {
+    fn walk(v: &serde_json::Value, path: &mut String) -> Option<(String, &'static str)> {
+        match v {
+            serde_json::Value::String(s) => {
+                midwatch_model::secret::looks_like_secret(s).map(|what| (path.clone(), what))
+            }
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                path.truncate(len);
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = walk(item, path);
+                path.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return Ok(());
+    };
+    match walk(&v, &mut String::new()) {
+        Some((path, what)) => Err(ParseError::field(
+            path,
+            format!("looks like a {what}: the sensor never sends credentials"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -747,6 +789,10 @@ mod tests {
             (
                 r#"{"id":"x","ts":1,"type":"login","session":{"token":"x"}}"#,
                 "`session.token`: never accepted",
+            ),
+            (
+                r#"{"id":"x","ts":1,"type":"login","reason":"Bearer abcdefghijklmnopqrstuvwxyz0123"}"#,
+                "`reason`: looks like a bearer token",
             ),
             (
                 r#"{"id":"x","ts":1,"type":"login","session":{"token_sha256":"abc"}}"#,
