@@ -371,23 +371,24 @@ fn bundle_problem(
 /// signature and every record's hash and Merkle path. Records whose identity key is in the
 /// bundle must decrypt.
 pub fn verify_bundle(path: &Path, opts: &Options) -> Report {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return Report::unreadable(format!("`{}`: {e}", path.display())),
-    };
-    let entries = match tar::read(&bytes) {
+    match std::fs::read(path) {
+        Ok(b) => verify_bundle_bytes(&b, &format!("`{}`", path.display()), opts),
+        Err(e) => Report::unreadable(format!("`{}`: {e}", path.display())),
+    }
+}
+
+/// [`verify_bundle`] of a bundle's bytes; `name` says what they are in messages.
+pub fn verify_bundle_bytes(bytes: &[u8], name: &str, opts: &Options) -> Report {
+    let entries = match tar::read(bytes) {
         Ok(e) => e,
-        Err(e) => return Report::unreadable(format!("`{}` is not a bundle: {e}", path.display())),
+        Err(e) => return Report::unreadable(format!("{name} is not a bundle: {e}")),
     };
     let files: HashMap<&str, &[u8]> = entries
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
     let Some(manifest) = files.get("bundle.json") else {
-        return Report::unreadable(format!(
-            "`{}` is not a bundle: no bundle.json",
-            path.display()
-        ));
+        return Report::unreadable(format!("{name} is not a bundle: no bundle.json"));
     };
     let mut report = Report::new();
     let m: BundleManifest = match serde_json::from_slice(manifest) {

@@ -410,6 +410,15 @@ fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOut
     out
 }
 
+/// Check the bytes of one segment that claims to start the chain at `first_seq` after the
+/// zero hash (what a fuzzer or a one-file check can run): the records it holds and the first
+/// problem.
+pub fn verify_segment_bytes(bytes: &[u8], first_seq: u64, pk: &[u8; 32]) -> (u64, Option<Problem>) {
+    let seg = SegmentEntry::active(1, first_seq, [0; 32], [0; 32]);
+    let o = verify_segment(bytes, &seg, pk);
+    (o.records, o.problem)
+}
+
 /// Verify the log in `dir`.
 pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
     let m = match Manifest::load(dir) {

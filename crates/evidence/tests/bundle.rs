@@ -343,3 +343,31 @@ fn garbage_and_empty_selections_are_refused() {
         Status::Unreadable
     );
 }
+
+/// Writes fuzz seeds (a segment and a bundle) when `MIDWATCH_WRITE_FUZZ_SEEDS` names a
+/// directory: `cargo test -p midwatch-evidence --test bundle write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore = "writes fuzz seeds on demand"]
+fn write_fuzz_seeds() {
+    let Ok(out) = std::env::var("MIDWATCH_WRITE_FUZZ_SEEDS") else {
+        return;
+    };
+    let out = std::path::PathBuf::from(out);
+    std::fs::create_dir_all(&out).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = midwatch_evidence::Config {
+        checkpoint_records: 4,
+        ..small()
+    };
+    let log = Log::open(&d.path().join("log"), signer(), cfg).unwrap();
+    log.append((0..10).map(record).collect()).unwrap();
+    log.append(vec![finding("f-1", "s-2", &["ev-7", "ev-2"])])
+        .unwrap();
+    log.checkpoint_now().unwrap();
+    std::fs::copy(d.path().join("log/seg-00000001.log"), out.join("segment")).unwrap();
+    let sel = Selection {
+        session: Some("s-2".into()),
+        ..Selection::default()
+    };
+    export(&log.dir(), &signer(), &sel, &out.join("bundle")).unwrap();
+}
