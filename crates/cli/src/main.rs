@@ -256,7 +256,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             eprintln!(
-                "demo: streaming a simulated organisation of {} people at {}x; try\n  curl -s http://{addr}/v1/sessions?limit=5\n  curl -s 'http://{addr}/v1/sessions?state=active'\n  curl -s 'http://{addr}/v1/findings?min_severity=high'\n  curl -s http://{addr}/v1/identities\n  curl -s http://{addr}/metrics",
+                "demo: streaming a simulated organisation of {} people at {}x; try\n  curl -s http://{addr}/v1/sessions?limit=5\n  curl -s 'http://{addr}/v1/sessions?state=active'\n  curl -s 'http://{addr}/v1/findings?min_severity=high'\n  curl -s http://{addr}/v1/identities\n  curl -s 'http://{addr}/v1/evidence/search?kind=finding&limit=3'\n  curl -s http://{addr}/v1/evidence/verify\n  curl -s http://{addr}/metrics",
                 opts.users, opts.speed
             );
             let demo_state = state.clone();
