@@ -112,6 +112,11 @@ fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> Path
         .flatten()
         .map(|r| r.payload.len() as u64)
         .sum();
+    if let Ok(ms) = std::env::var("MIDWATCH_BENCH_PAUSE_MS") {
+        // Time to attach a profiler to the appends alone.
+        eprintln!("prepared; appending in {ms} ms");
+        std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+    }
     let start = Instant::now();
     std::thread::scope(|s| {
         for batches in prepared {

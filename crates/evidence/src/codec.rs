@@ -321,6 +321,28 @@ pub fn put_frame(out: &mut Vec<u8>, kind: u8, body: &[u8], digest: &Hash) {
     out.extend_from_slice(digest);
 }
 
+/// Append one frame whose body `encode` writes straight into `out` (no intermediate copy);
+/// `digest` computes the frame's digest from the body. Returns the digest.
+pub fn put_frame_with(
+    out: &mut Vec<u8>,
+    kind: u8,
+    encode: impl FnOnce(&mut Vec<u8>),
+    digest: impl FnOnce(&[u8]) -> Hash,
+) -> Hash {
+    let start = out.len();
+    out.push(kind);
+    out.extend_from_slice(&[0; 8]);
+    let body_start = out.len();
+    encode(out);
+    let len = (out.len() - body_start) as u32;
+    if let Some(l) = out.get_mut(start + 1..start + FRAME_HEAD) {
+        l.copy_from_slice(&[len.to_le_bytes(), (!len).to_le_bytes()].concat());
+    }
+    let d = digest(out.get(body_start..).unwrap_or_default());
+    out.extend_from_slice(&d);
+    d
+}
+
 /// One frame read from a segment.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
@@ -596,6 +618,26 @@ mod tests {
         let mut f = Frames::new(&seg);
         assert_eq!(f.by_ref().count(), 2);
         assert!(matches!(f.end(), Some(FrameEnd::Garbage(o, _)) if *o == whole as u64));
+    }
+
+    #[test]
+    fn frames_written_in_place_equal_frames_written_from_a_body() {
+        let mut a = Vec::new();
+        put_frame(
+            &mut a,
+            FRAME_RECORD,
+            b"hello",
+            &chain_hash(&[1; 32], b"hello"),
+        );
+        let mut b = Vec::new();
+        let d = put_frame_with(
+            &mut b,
+            FRAME_RECORD,
+            |o| o.extend_from_slice(b"hello"),
+            |body| chain_hash(&[1; 32], body),
+        );
+        assert_eq!(a, b);
+        assert_eq!(d, chain_hash(&[1; 32], b"hello"));
     }
 
     #[test]

@@ -60,7 +60,41 @@ pub struct MemIndex {
     pub offsets: Vec<u64>,
     /// Record times, by local number.
     pub times: Vec<i64>,
-    postings: HashMap<u64, Vec<u32>, BuildHasherDefault<KeyHasher>>,
+    postings: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
+    entries: usize,
+}
+
+/// The records of one key. Most keys of a segment (record ids, paths) belong to one record:
+/// those need no allocation of their own.
+#[derive(Debug, Clone)]
+enum Postings {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Postings {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Postings::One(l) => std::slice::from_ref(l),
+            Postings::Many(v) => v,
+        }
+    }
+
+    /// Add `local` (never below the last one); whether it was new.
+    fn push(&mut self, local: u32) -> bool {
+        match self {
+            Postings::One(l) if *l == local => false,
+            Postings::One(l) => {
+                *self = Postings::Many(vec![*l, local]);
+                true
+            }
+            Postings::Many(v) if v.last() == Some(&local) => false,
+            Postings::Many(v) => {
+                v.push(local);
+                true
+            }
+        }
+    }
 }
 
 /// Index keys are already well-mixed 64-bit hashes: the map uses them as they are.
@@ -90,9 +124,16 @@ impl MemIndex {
         self.offsets.push(offset);
         self.times.push(time);
         for k in keys {
-            let list = self.postings.entry(*k).or_default();
-            if list.last() != Some(&local) {
-                list.push(local);
+            match self.postings.entry(*k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    if e.get_mut().push(local) {
+                        self.entries += 1;
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Postings::One(local));
+                    self.entries += 1;
+                }
             }
         }
     }
@@ -101,7 +142,7 @@ impl MemIndex {
     pub fn lookup(&self, key: u64) -> &[u32] {
         self.postings
             .get(&key)
-            .map(Vec::as_slice)
+            .map(Postings::as_slice)
             .unwrap_or_default()
     }
 
@@ -118,25 +159,31 @@ impl MemIndex {
     /// Write the index file of a sealed segment, durably.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
-        let mut entries: Vec<(u64, u32)> = self
-            .postings
-            .iter()
-            .flat_map(|(k, v)| v.iter().map(move |l| (*k, *l)))
-            .collect();
-        entries.sort_unstable();
-        let mut out = Vec::with_capacity(48 + self.len() * 16 + entries.len() * ENTRY + 32);
+        // Sort the keys, not the entries: each key's records are already in order.
+        let mut keys: Vec<u64> = self.postings.keys().copied().collect();
+        keys.sort_unstable();
+        let entries = keys.iter().flat_map(|k| {
+            let list = self
+                .postings
+                .get(k)
+                .map(Postings::as_slice)
+                .unwrap_or_default();
+            list.iter().map(move |l| (*k, *l))
+        });
+        let count = self.entries;
+        let mut out = Vec::with_capacity(48 + self.len() * 16 + count * ENTRY + 32);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&segment.to_le_bytes());
         out.extend_from_slice(&first_seq.to_le_bytes());
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(count as u64).to_le_bytes());
         for o in &self.offsets {
             out.extend_from_slice(&o.to_le_bytes());
         }
         for t in &self.times {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        for (k, l) in &entries {
+        for (k, l) in entries {
             out.extend_from_slice(&k.to_le_bytes());
             out.extend_from_slice(&l.to_le_bytes());
         }

@@ -8,7 +8,8 @@
 
 use crate::codec::{
     FRAME_CHECKPOINT, FRAME_HEADER, FRAME_RECORD, FRAME_TOMBSTONE, FrameEnd, Frames, Hash, Header,
-    Kind, SegmentHeader, chain_hash, decode_record, encode_record, hex, put_frame, sha256,
+    Kind, SegmentHeader, chain_hash, decode_record, encode_record, hex, put_frame, put_frame_with,
+    sha256,
 };
 use crate::index::{MemIndex, SegmentIndex, keys_of};
 use crate::manifest::{Manifest, SegmentEntry, SegmentState};
@@ -227,7 +228,6 @@ pub(crate) struct Writer {
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
     buf: Vec<u8>,
-    body: Vec<u8>,
     _lock: File,
 }
 
@@ -774,7 +774,6 @@ impl Writer {
             unanchored: Vec::new(),
             writes: 0,
             buf: Vec::with_capacity(1 << 20),
-            body: Vec::with_capacity(4096),
             _lock: lock_file,
         })
     }
@@ -814,11 +813,14 @@ impl Writer {
                 app: r.app,
                 action: r.action,
             };
-            self.body.clear();
-            encode_record(&h, &payload, &mut self.body);
-            let hash = chain_hash(&self.last_hash, &self.body);
             let offset = self.active.bytes + self.buf.len() as u64;
-            put_frame(&mut self.buf, FRAME_RECORD, &self.body, &hash);
+            let prev = self.last_hash;
+            let hash = put_frame_with(
+                &mut self.buf,
+                FRAME_RECORD,
+                |out| encode_record(&h, &payload, out),
+                |body| chain_hash(&prev, body),
+            );
             self.active
                 .index
                 .add(offset, h.time, &keys_of(&h, &r.words));
