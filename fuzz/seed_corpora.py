@@ -120,8 +120,18 @@ def main():
             path.write_bytes(raw)
             new += 1
         total += 1
+    # Evidence formats: a segment and a bundle written by the log, byte for byte.
+    out = corpus_root / "evidence"
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted((FUZZ / "seeds" / "evidence").glob("*")):
+        raw = f.read_bytes()
+        path = out / hashlib.sha1(raw).hexdigest()
+        if not path.exists():
+            path.write_bytes(raw)
+            new += 1
+        total += 1
     print(
-        f"seed: {total} seeds for {len(VENDOR_DIRS) + 1} targets ({new} new) in {corpus_root}",
+        f"seed: {total} seeds for {len(VENDOR_DIRS) + 2} targets ({new} new) in {corpus_root}",
         file=sys.stderr,
     )
 
