@@ -51,7 +51,7 @@ fn event(i: u64) -> NewRecord {
         identity: format!("idn-{}", i % 2),
         app: "files".into(),
         action: "navigate".into(),
-        words: midwatch_evidence::search::value_words(&payload),
+        word_keys: midwatch_evidence::search::value_word_keys(&payload),
         payload: serde_json::to_vec(&payload).unwrap(),
     }
 }
@@ -81,7 +81,7 @@ fn data_dir(root: &Path) -> PathBuf {
         session: "s-1".into(),
         identity: "idn-1".into(),
         action: "midwatch.mass_download".into(),
-        words: midwatch_evidence::search::value_words(&finding),
+        word_keys: midwatch_evidence::search::value_word_keys(&finding),
         payload: serde_json::to_vec(&finding).unwrap(),
         ..NewRecord::default()
     }])

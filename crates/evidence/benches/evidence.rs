@@ -59,7 +59,7 @@ fn event(i: u64, sessions: u64) -> NewRecord {
             "app": {"uid": "files", "managed": true, "sensitivity": 2},
             "raw": {"source": "sensor", "sha256": format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))}},
     });
-    let words = midwatch_evidence::search::value_words(&payload);
+    let word_keys = midwatch_evidence::search::value_word_keys(&payload);
     NewRecord {
         kind: Kind::Event.code(),
         time: 1_767_600_000_000 + i as i64 * 7,
@@ -70,7 +70,7 @@ fn event(i: u64, sessions: u64) -> NewRecord {
         app: "files".into(),
         action: "navigate".into(),
         payload: serde_json::to_vec(&payload).unwrap(),
-        words,
+        word_keys,
     }
 }
 

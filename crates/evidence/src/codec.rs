@@ -526,17 +526,31 @@ pub fn key_hash_num(field: u8, n: u64) -> u64 {
     key_hash_bytes(field, buf.get(at..).unwrap_or_default())
 }
 
+/// [`key_hash`] of ASCII text lowercased, without lowercasing it into a new string.
+pub fn key_hash_ascii_lower(field: u8, value: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::iter::once(field).chain(value.iter().map(u8::to_ascii_lowercase)) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 fn key_hash_bytes(field: u8, value: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in std::iter::once(&field).chain(value) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    mix(h)
 }
 
 /// Lowercase hex of bytes.
@@ -656,6 +670,7 @@ mod tests {
         assert_eq!(unhex::<2>("zz00"), None);
         assert_eq!(key_hash(1, "a"), key_hash(1, "a"));
         assert_ne!(key_hash(1, "a"), key_hash(2, "a"));
+        assert_eq!(key_hash_ascii_lower(8, b"MiXeD"), key_hash(8, "mixed"));
         for n in [0u64, 7, 10, 6001, u64::MAX] {
             assert_eq!(key_hash_num(5, n), key_hash(5, &n.to_string()));
         }

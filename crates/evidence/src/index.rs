@@ -4,7 +4,9 @@
 //! 64th key stay in memory. A lookup reads one small block per segment that may hold the key,
 //! so its cost grows with the segments a session spans, not with the size of the log.
 
-use crate::codec::{DecodeError, Hash, Reader, key_hash, key_hash_num, sha256};
+use crate::codec::{
+    DecodeError, Hash, Reader, key_hash, key_hash_ascii_lower, key_hash_num, sha256,
+};
 use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -41,13 +43,36 @@ const MAGIC: &[u8; 8] = b"MWIDX01\0";
 /// record.
 pub fn words(text: &str, out: &mut Vec<String>) {
     for w in text.split(|c: char| !c.is_alphanumeric()) {
-        if out.len() >= 48 {
+        if out.len() >= MAX_WORDS {
             return;
         }
         if (2..=64).contains(&w.len()) {
             let w = w.to_lowercase();
             if !out.contains(&w) {
                 out.push(w);
+            }
+        }
+    }
+}
+
+/// Most words indexed per record.
+const MAX_WORDS: usize = 48;
+
+/// The index keys of the words of `text` (the words [`words`] gives, hashed), added to `out`
+/// without repeats and without making a string per word.
+pub fn word_keys(text: &str, out: &mut Vec<u64>) {
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if out.len() >= MAX_WORDS {
+            return;
+        }
+        if (2..=64).contains(&w.len()) {
+            let k = if w.is_ascii() {
+                key_hash_ascii_lower(field::WORD, w.as_bytes())
+            } else {
+                key_hash(field::WORD, &w.to_lowercase())
+            };
+            if !out.contains(&k) {
+                out.push(k);
             }
         }
     }
@@ -386,8 +411,8 @@ impl SegmentIndex {
 }
 
 /// The index keys of a record.
-pub fn keys_of(h: &crate::codec::Header, words: &[String]) -> Vec<u64> {
-    let mut keys = Vec::with_capacity(8 + words.len());
+pub fn keys_of(h: &crate::codec::Header, word_keys: &[u64]) -> Vec<u64> {
+    let mut keys = Vec::with_capacity(8 + word_keys.len());
     for (f, v) in [
         (field::SESSION, h.session.as_str()),
         (field::IDENTITY, h.identity.as_str()),
@@ -403,9 +428,7 @@ pub fn keys_of(h: &crate::codec::Header, words: &[String]) -> Vec<u64> {
         keys.push(key_hash_num(field::CLASS, u64::from(h.class_uid)));
     }
     keys.push(key_hash_num(field::KIND, u64::from(h.kind)));
-    for w in words {
-        keys.push(key_hash(field::WORD, w));
-    }
+    keys.extend_from_slice(word_keys);
     keys
 }
 
@@ -475,6 +498,14 @@ mod tests {
                 "pdf"
             ]
         );
+        let mut k = Vec::new();
+        word_keys(
+            "Alice@Example.com downloaded Q3-report.pdf Ünïcode ALICE",
+            &mut k,
+        );
+        let mut expected: Vec<u64> = w.iter().map(|w| key_hash(field::WORD, w)).collect();
+        expected.push(key_hash(field::WORD, "ünïcode"));
+        assert_eq!(k, expected);
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 7]), [3, 7]);
     }
 }

@@ -109,8 +109,9 @@ pub struct NewRecord {
     pub action: String,
     /// Canonical payload bytes (cleaned JSON).
     pub payload: Vec<u8>,
-    /// Words of free text to index.
-    pub words: Vec<String>,
+    /// Index keys of the payload's words of free text
+    /// ([`search::value_word_keys`](crate::search::value_word_keys)).
+    pub word_keys: Vec<u64>,
 }
 
 /// What an acknowledged append returns.
@@ -823,7 +824,7 @@ impl Writer {
             );
             self.active
                 .index
-                .add(offset, h.time, &keys_of(&h, &r.words));
+                .add(offset, h.time, &keys_of(&h, &r.word_keys));
             self.active.min_time = self.active.min_time.min(h.time);
             self.active.max_time = self.active.max_time.max(h.time);
             if let Some(latest) = self.active.kinds.get_mut(usize::from(h.kind)) {
@@ -1048,11 +1049,11 @@ pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
         {
             let mut words = Vec::new();
             if !h.encrypted() {
-                crate::search::payload_words(payload, &mut words);
+                crate::search::payload_word_keys(payload, &mut words);
             } else if let Some(k) = keys.get(&h.identity)
                 && let Some(plain) = crate::privacy::open(&k, h.seq, payload)
             {
-                crate::search::payload_words(&plain, &mut words);
+                crate::search::payload_word_keys(&plain, &mut words);
             }
             m.add(f.offset, h.time, &keys_of(&h, &words));
         }

@@ -5,13 +5,13 @@
 use crate::codec::Kind;
 use crate::log::NewRecord;
 use crate::privacy::Privacy;
-use crate::search::value_words;
+use crate::search::value_word_keys;
 use midwatch_model::{Event, Finding};
 use serde_json::Value;
 
-fn encode(privacy: &Privacy, mut v: Value) -> (Vec<u8>, Vec<String>) {
+fn encode(privacy: &Privacy, mut v: Value) -> (Vec<u8>, Vec<u64>) {
     privacy.apply(&mut v);
-    let words = value_words(&v);
+    let words = value_word_keys(&v);
     (serde_json::to_vec(&v).unwrap_or_default(), words)
 }
 
@@ -51,7 +51,7 @@ pub fn event(e: &Event, privacy: &Privacy) -> NewRecord {
             .or_else(|| e.activity_name.clone())
             .unwrap_or_default(),
         payload,
-        words,
+        word_keys: words,
     }
 }
 
@@ -68,7 +68,7 @@ pub fn finding(f: &Finding, privacy: &Privacy) -> NewRecord {
         app: String::new(),
         action: f.rule.clone(),
         payload,
-        words,
+        word_keys: words,
     }
 }
 
@@ -93,7 +93,7 @@ pub fn response(
         identity: identity.into(),
         action: action.into(),
         payload,
-        words,
+        word_keys: words,
         ..NewRecord::default()
     }
 }
@@ -102,14 +102,14 @@ pub fn response(
 /// change). Never encrypted: it is about the system, not a person's activity.
 pub fn admin(action: &str, target: &str, by: &str, time: i64, detail: Value) -> NewRecord {
     let v = serde_json::json!({"action": action, "target": target, "by": by, "detail": detail});
-    let words = value_words(&v);
+    let words = value_word_keys(&v);
     NewRecord {
         kind: Kind::Admin.code(),
         time,
         uid: target.into(),
         action: action.into(),
         payload: serde_json::to_vec(&v).unwrap_or_default(),
-        words,
+        word_keys: words,
         ..NewRecord::default()
     }
 }

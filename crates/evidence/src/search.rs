@@ -6,7 +6,7 @@
 //! after it is released) and on a directory alone (`Snapshot::open`).
 
 use crate::codec::{Header, Kind, decode_record, hex, key_hash};
-use crate::index::{IndexError, MemIndex, SegmentIndex, field, intersect, words};
+use crate::index::{IndexError, MemIndex, SegmentIndex, field, intersect, word_keys, words};
 use crate::log::{Log, index_file, index_records, segment_file};
 use crate::manifest::{Manifest, SegmentState};
 use crate::privacy::Keystore;
@@ -55,24 +55,40 @@ fn collect_at<'a>(v: &'a Value, path: &[&str], out: &mut Vec<&'a str>) {
     }
 }
 
-/// The indexed words of a payload.
-pub fn value_words(v: &Value) -> Vec<String> {
+/// The text of the indexed fields of a payload.
+fn texts(v: &Value) -> Vec<&str> {
     let mut texts = Vec::new();
     for f in TEXT_FIELDS {
         let parts: Vec<&str> = f.split('.').collect();
         collect_at(v, &parts, &mut texts);
     }
+    texts
+}
+
+/// The indexed words of a payload.
+pub fn value_words(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for t in texts {
+    for t in texts(v) {
         words(t, &mut out);
     }
     out
 }
 
-/// The indexed words of payload bytes (JSON).
-pub fn payload_words(payload: &[u8], out: &mut Vec<String>) {
+/// The index keys of a payload's words: what [`NewRecord::word_keys`] takes.
+///
+/// [`NewRecord::word_keys`]: crate::NewRecord::word_keys
+pub fn value_word_keys(v: &Value) -> Vec<u64> {
+    let mut out = Vec::new();
+    for t in texts(v) {
+        word_keys(t, &mut out);
+    }
+    out
+}
+
+/// The index keys of the words of payload bytes (JSON).
+pub fn payload_word_keys(payload: &[u8], out: &mut Vec<u64>) {
     if let Ok(v) = serde_json::from_slice::<Value>(payload) {
-        out.extend(value_words(&v));
+        out.extend(value_word_keys(&v));
     }
 }
 

@@ -35,7 +35,7 @@ fn finding(id: &str, session: &str, events: &[&str]) -> NewRecord {
         session: session.into(),
         identity: "idn-2".into(),
         action: "midwatch.builtin.session_replay".into(),
-        words: midwatch_evidence::search::value_words(&payload),
+        word_keys: midwatch_evidence::search::value_word_keys(&payload),
         payload: serde_json::to_vec(&payload).unwrap(),
         ..NewRecord::default()
     }

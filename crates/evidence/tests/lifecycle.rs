@@ -84,8 +84,14 @@ fn check_hit(h: &Hit, records: &[NewRecord]) {
 #[expect(clippy::type_complexity, reason = "a table of cases")]
 fn cases() -> Vec<(Query, Box<dyn Fn(&NewRecord) -> bool>)> {
     let has = |w: &'static [&'static str]| {
-        Box::new(move |r: &NewRecord| w.iter().all(|w| r.words.iter().any(|x| x == w)))
-            as Box<dyn Fn(&NewRecord) -> bool>
+        Box::new(move |r: &NewRecord| {
+            w.iter().all(|w| {
+                r.word_keys.contains(&midwatch_evidence::codec::key_hash(
+                    midwatch_evidence::index::field::WORD,
+                    w,
+                ))
+            })
+        }) as Box<dyn Fn(&NewRecord) -> bool>
     };
     vec![
         (Query::default(), Box::new(|_: &NewRecord| true)),
@@ -517,7 +523,7 @@ fn finding(uid: &str, time: i64, related: &[&str], identity: &str) -> NewRecord 
         identity: identity.into(),
         app: "files".into(),
         action: "mass_download".into(),
-        words: midwatch_evidence::search::value_words(&payload),
+        word_keys: midwatch_evidence::search::value_word_keys(&payload),
         payload: serde_json::to_vec(&payload).unwrap(),
     }
 }
@@ -802,7 +808,7 @@ fn payloads_cleaned_by_privacy_enter_the_log_without_queries_or_credentials() {
     let changed = privacy.apply(&mut v);
     assert!(changed >= 5, "{changed}: {v}");
     let mut r = record(0);
-    r.words = midwatch_evidence::search::value_words(&v);
+    r.word_keys = midwatch_evidence::search::value_word_keys(&v);
     r.payload = serde_json::to_vec(&v).unwrap();
     log.append(vec![r]).unwrap();
     log.close().unwrap();

@@ -45,7 +45,7 @@ pub fn record(i: u64) -> NewRecord {
             "read"
         }
         .into(),
-        words: midwatch_evidence::search::value_words(&payload),
+        word_keys: midwatch_evidence::search::value_word_keys(&payload),
         payload: serde_json::to_vec(&payload).unwrap(),
     }
 }
