@@ -35,9 +35,9 @@ pub mod field {
 /// Entries between two keys kept in memory.
 const FENCE: usize = 64;
 /// Bytes of one entry in an index file.
-const ENTRY: usize = 12;
+const ENTRY: usize = 16;
 /// Magic at the start of an index file.
-const MAGIC: &[u8; 8] = b"MWIDX01\0";
+const MAGIC: &[u8; 8] = b"MWIDX02\0";
 
 /// Words of free text: lowercase runs of letters and digits, 2 to 64 bytes, at most 48 per
 /// record.
@@ -182,35 +182,65 @@ impl MemIndex {
     }
 
     /// Write the index file of a sealed segment, durably.
+    ///
+    /// Layout: header (magic, segment, first seq, records, entries, Bloom words, fences),
+    /// record offsets, record times, entries `(key u64, record u32, offset u32)` sorted by
+    /// key then record, the Bloom filter, the fence keys (every 64th entry's), and the
+    /// SHA-256 of all of it. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
         // Sort the keys, not the entries: each key's records are already in order.
         let mut keys: Vec<u64> = self.postings.keys().copied().collect();
         keys.sort_unstable();
-        let entries = keys.iter().flat_map(|k| {
-            let list = self
-                .postings
-                .get(k)
-                .map(Postings::as_slice)
-                .unwrap_or_default();
-            list.iter().map(move |l| (*k, *l))
-        });
         let count = self.entries;
-        let mut out = Vec::with_capacity(48 + self.len() * 16 + count * ENTRY + 32);
+        let mut bloom = Bloom::new(keys.len());
+        let mut fences = Vec::with_capacity(count / FENCE + 1);
+        let mut out = Vec::with_capacity(HEADER + self.len() * 16 + count * ENTRY + 32);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&segment.to_le_bytes());
-        out.extend_from_slice(&first_seq.to_le_bytes());
-        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(count as u64).to_le_bytes());
+        for v in [segment, first_seq, self.len() as u64, count as u64] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let bloom_words_at = out.len();
+        out.extend_from_slice(&[0; 16]);
         for o in &self.offsets {
             out.extend_from_slice(&o.to_le_bytes());
         }
         for t in &self.times {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        for (k, l) in entries {
-            out.extend_from_slice(&k.to_le_bytes());
-            out.extend_from_slice(&l.to_le_bytes());
+        let mut n = 0usize;
+        for k in &keys {
+            bloom.insert(*k);
+            let list = self
+                .postings
+                .get(k)
+                .map(Postings::as_slice)
+                .unwrap_or_default();
+            for l in list {
+                if n.is_multiple_of(FENCE) {
+                    fences.push(*k);
+                }
+                n += 1;
+                let offset = self.offsets.get(*l as usize).copied().unwrap_or_default();
+                out.extend_from_slice(&k.to_le_bytes());
+                out.extend_from_slice(&l.to_le_bytes());
+                out.extend_from_slice(&(offset as u32).to_le_bytes());
+            }
+        }
+        for w in &bloom.bits {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        for f in &fences {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        if let Some(h) = out.get_mut(bloom_words_at..bloom_words_at + 16) {
+            h.copy_from_slice(
+                &[
+                    (bloom.bits.len() as u64).to_le_bytes(),
+                    (fences.len() as u64).to_le_bytes(),
+                ]
+                .concat(),
+            );
         }
         let digest = sha256(&out);
         out.extend_from_slice(&digest);
@@ -288,9 +318,72 @@ pub struct SegmentIndex {
     bloom: Bloom,
 }
 
+/// Bytes of an index file's header.
+const HEADER: usize = 8 + 6 * 8;
+
 impl SegmentIndex {
-    /// Open an index file, checking its digest, and load its filter and fences.
+    /// Open an index file: check its header and size against the segment, load its filter
+    /// and fences. The entries are read on lookup ([`SegmentIndex::check`] checks them all).
     pub fn open(path: &Path, segment: u64, first_seq: u64) -> Result<SegmentIndex, IndexError> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        let mut head = [0u8; HEADER];
+        read_exact_at(&file, &mut head, 0)?;
+        let mut r = Reader::new(&head);
+        if r.take(8)? != MAGIC {
+            return Err(IndexError::Damaged(
+                "not an index file of this version".into(),
+            ));
+        }
+        if r.u64()? != segment || r.u64()? != first_seq {
+            return Err(IndexError::Damaged("index of another segment".into()));
+        }
+        let (count, entries, bloom_words, fence_count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        let damaged = || IndexError::Damaged("sizes do not add up".into());
+        let entries_at = count
+            .checked_mul(16)
+            .and_then(|a| a.checked_add(HEADER as u64))
+            .ok_or_else(damaged)?;
+        let bloom_at = entries
+            .checked_mul(ENTRY as u64)
+            .and_then(|e| e.checked_add(entries_at))
+            .ok_or_else(damaged)?;
+        let tail = bloom_words
+            .checked_add(fence_count)
+            .and_then(|w| w.checked_mul(8))
+            .ok_or_else(damaged)?;
+        if bloom_at.checked_add(tail).and_then(|t| t.checked_add(32)) != Some(size)
+            || bloom_words == 0
+            || fence_count != entries.div_ceil(FENCE as u64)
+        {
+            return Err(damaged());
+        }
+        let mut buf = vec![0u8; tail as usize];
+        read_exact_at(&file, &mut buf, bloom_at)?;
+        let mut r = Reader::new(&buf);
+        let mut bits = Vec::with_capacity(bloom_words as usize);
+        for _ in 0..bloom_words {
+            bits.push(r.u64()?);
+        }
+        let mut fences = Vec::with_capacity(fence_count as usize);
+        for _ in 0..fence_count {
+            fences.push(r.u64()?);
+        }
+        if !fences.is_sorted() {
+            return Err(IndexError::Damaged("fence keys out of order".into()));
+        }
+        Ok(SegmentIndex {
+            file,
+            count,
+            entries,
+            entries_at,
+            fences,
+            bloom: Bloom { bits },
+        })
+    }
+
+    /// Check an index file whole against its digest.
+    pub fn check(path: &Path) -> Result<(), IndexError> {
         let bytes = std::fs::read(path)?;
         let body_len = bytes
             .len()
@@ -300,69 +393,21 @@ impl SegmentIndex {
         if sha256(body).as_slice() != digest {
             return Err(IndexError::Damaged("digest mismatch".into()));
         }
-        let mut r = Reader::new(body);
-        if r.take(8)? != MAGIC {
-            return Err(IndexError::Damaged("not an index file".into()));
-        }
-        if r.u64()? != segment || r.u64()? != first_seq {
-            return Err(IndexError::Damaged("index of another segment".into()));
-        }
-        let count = r.u64()?;
-        let entries = r.u64()?;
-        let arrays = count
-            .checked_mul(16)
-            .ok_or_else(|| IndexError::Damaged("count".into()))?;
-        let entries_at = 40 + arrays;
-        r.take(arrays as usize)?;
-        let mut bloom = Bloom::new(entries as usize);
-        let mut fences = Vec::with_capacity(entries as usize / FENCE + 1);
-        let mut last = None;
-        for i in 0..entries {
-            let k = r.u64()?;
-            r.u32()?;
-            if (i as usize).is_multiple_of(FENCE) {
-                fences.push(k);
-            }
-            if last != Some(k) {
-                bloom.insert(k);
-                last = Some(k);
-            }
-        }
-        r.finish()?;
-        Ok(SegmentIndex {
-            file: File::open(path)?,
-            count,
-            entries,
-            entries_at,
-            fences,
-            bloom,
-        })
+        Ok(())
     }
 
     fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileExt;
-            self.file.read_exact_at(buf, at)
-        }
-        #[cfg(not(unix))]
-        {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = &self.file;
-            f.seek(SeekFrom::Start(at))?;
-            f.read_exact(buf)
-        }
+        read_exact_at(&self.file, buf, at)
     }
 
-    /// Records carrying `key`, ascending.
-    pub fn lookup(&self, key: u64) -> Result<Vec<u32>, IndexError> {
+    /// Records carrying `key` and their byte offsets in the segment, ascending.
+    pub fn lookup(&self, key: u64) -> Result<Vec<(u32, u64)>, IndexError> {
         let mut out = Vec::new();
         if !self.bloom.may_contain(key) {
             return Ok(out);
         }
-        // First block whose fence is ≥ key, minus one: the key may start in the block before.
-        let start_block = self.fences.partition_point(|f| *f < key).saturating_sub(1);
-        let mut block = start_block;
+        // The key may start in the block before the first fence ≥ key.
+        let mut block = self.fences.partition_point(|f| *f < key).saturating_sub(1);
         loop {
             let first = (block * FENCE) as u64;
             if first >= self.entries {
@@ -376,8 +421,12 @@ impl SegmentIndex {
             for _ in 0..n {
                 let k = r.u64()?;
                 let l = r.u32()?;
+                let o = r.u32()?;
                 if k == key {
-                    out.push(l);
+                    if u64::from(l) >= self.count {
+                        return Err(IndexError::Damaged(format!("record {l} out of range")));
+                    }
+                    out.push((l, u64::from(o)));
                 } else if k > key {
                     past = true;
                     break;
@@ -392,11 +441,11 @@ impl SegmentIndex {
         Ok(out)
     }
 
-    /// Offsets and times of every record (read on demand).
+    /// Offsets and times of every record (read on demand, for scans without a key).
     pub fn positions(&self) -> Result<(Vec<u64>, Vec<i64>), IndexError> {
         let n = self.count as usize;
         let mut buf = vec![0u8; n * 16];
-        self.read_at(&mut buf, 40)?;
+        self.read_at(&mut buf, HEADER as u64)?;
         let mut r = Reader::new(&buf);
         let mut offsets = Vec::with_capacity(n);
         for _ in 0..n {
@@ -407,6 +456,21 @@ impl SegmentIndex {
             times.push(r.i64()?);
         }
         Ok((offsets, times))
+    }
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, at)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(buf)
     }
 }
 
@@ -454,7 +518,7 @@ pub const NO_HASH: Hash = [0; 32];
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
     use super::*;
 
     #[test]
@@ -469,17 +533,39 @@ mod tests {
         m.write(&p, 4, 1001).unwrap();
         let s = SegmentIndex::open(&p, 4, 1001).unwrap();
         for key in [0u64, 6, 3, 100, 399, 10_000, 14_999, 15_000, 7, 99_999] {
-            assert_eq!(s.lookup(key).unwrap(), m.lookup(key), "key {key}");
+            let found = s.lookup(key).unwrap();
+            let locals: Vec<u32> = found.iter().map(|(l, _)| *l).collect();
+            assert_eq!(locals, m.lookup(key), "key {key}");
+            for (l, o) in found {
+                assert_eq!(o, m.offsets[l as usize], "key {key}");
+            }
         }
         let (o, t) = s.positions().unwrap();
         assert_eq!(o, m.offsets);
         assert_eq!(t, m.times);
+        assert!(SegmentIndex::check(&p).is_ok());
         assert!(SegmentIndex::open(&p, 5, 1001).is_err());
-        let mut bytes = std::fs::read(&p).unwrap();
+        let orig = std::fs::read(&p).unwrap();
+        let mut bytes = orig.clone();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
         std::fs::write(&p, &bytes).unwrap();
-        assert!(SegmentIndex::open(&p, 4, 1001).is_err());
+        assert!(
+            SegmentIndex::check(&p).is_err(),
+            "a flipped entry fails the digest"
+        );
+        let mut bytes = orig.clone();
+        bytes[30] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(
+            SegmentIndex::open(&p, 4, 1001).is_err(),
+            "a flipped count fails at open"
+        );
+        std::fs::write(&p, &orig[..orig.len() - 40]).unwrap();
+        assert!(
+            SegmentIndex::open(&p, 4, 1001).is_err(),
+            "a cut file fails at open"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal};
 use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
 use crate::{merkle, now_ms};
-use ring::aead::CHACHA20_POLY1305;
+use ring::aead::AES_256_GCM;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -1031,11 +1031,7 @@ fn body_len(r: &NewRecord, encrypted: bool) -> usize {
         .iter()
         .map(|s| 2 + s.len().min(usize::from(u16::MAX)))
         .sum();
-    let tag = if encrypted {
-        CHACHA20_POLY1305.tag_len()
-    } else {
-        0
-    };
+    let tag = if encrypted { AES_256_GCM.tag_len() } else { 0 };
     1 + 8 + 8 + 1 + 1 + 4 + strings + 4 + r.payload.len() + tag
 }
 

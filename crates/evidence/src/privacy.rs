@@ -6,7 +6,7 @@
 use crate::codec::{hex, sha256, unhex};
 use crate::sign::{KeyError, random32, write_secret};
 use midwatch_model::secret::looks_like_secret;
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -210,7 +210,7 @@ fn nonce(seq: u64) -> Nonce {
 
 /// Encrypt a payload for record `seq` (the sequence number is the nonce: unique in the log).
 pub fn seal(key: &[u8; 32], seq: u64, payload: &mut Vec<u8>) {
-    if let Ok(k) = UnboundKey::new(&CHACHA20_POLY1305, key) {
+    if let Ok(k) = UnboundKey::new(&AES_256_GCM, key) {
         let k = LessSafeKey::new(k);
         // Sealing only fails for inputs over 256 GiB.
         let _ = k.seal_in_place_append_tag(nonce(seq), Aad::from(seq.to_le_bytes()), payload);
@@ -219,7 +219,7 @@ pub fn seal(key: &[u8; 32], seq: u64, payload: &mut Vec<u8>) {
 
 /// Decrypt a payload sealed for record `seq`; `None` if the key does not open it.
 pub fn open(key: &[u8; 32], seq: u64, sealed: &[u8]) -> Option<Vec<u8>> {
-    let k = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
     let mut buf = sealed.to_vec();
     let n = k
         .open_in_place(nonce(seq), Aad::from(seq.to_le_bytes()), &mut buf)

@@ -12,6 +12,7 @@ use crate::manifest::{Manifest, SegmentState};
 use crate::privacy::Keystore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -265,11 +266,16 @@ impl Compiled {
         })
     }
 
+    /// Whether the query has index keys (otherwise it scans).
+    fn has_keys(&self) -> bool {
+        !self.all.is_empty() || !self.any.is_empty()
+    }
+
     /// Records of a segment matching the keys (all records when there is no key).
     fn candidates(
         &self,
         count: usize,
-        lookup: impl Fn(u64) -> Result<Vec<u32>, IndexError>,
+        mut lookup: impl FnMut(u64) -> Result<Vec<u32>, IndexError>,
     ) -> Result<Vec<u32>, SearchError> {
         let mut set: Option<Vec<u32>> = None;
         for k in &self.all {
@@ -317,7 +323,8 @@ pub struct Snapshot {
 }
 
 /// Where a candidate record is.
-type Spot = (u64, u64, i64, u64);
+/// Segment, sequence number, time when the index knows it, byte offset.
+type Spot = (u64, u64, Option<i64>, u64);
 
 impl Snapshot {
     /// Open a log directory for reading (no lock taken; safe beside a running writer).
@@ -424,7 +431,7 @@ fn active_spots(
             Some((
                 n,
                 first_seq + u64::from(l),
-                *m.times.get(i)?,
+                Some(*m.times.get(i)?),
                 *m.offsets.get(i)?,
             ))
         })
@@ -442,10 +449,15 @@ fn run(
     let mut hits = Vec::new();
     let mut more = false;
     let mut take = |spots: &mut Vec<Spot>, hits: &mut Vec<Hit>| -> Result<bool, SearchError> {
-        spots.retain(|(_, seq, t, _)| *seq < c.before && *t >= c.since && *t <= c.until);
+        let in_range = |t: i64| t >= c.since && t <= c.until;
+        spots.retain(|(_, seq, t, _)| *seq < c.before && t.is_none_or(in_range));
         spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
         for (n, _, _, off) in spots.iter() {
             let hit = reader.read(*n, *off)?;
+            // Times of sealed records found by key are read with the record.
+            if !in_range(hit.time) {
+                continue;
+            }
             // The words of an erased payload are still in the indexes written before the
             // erasure, but not in one rebuilt after it: they match nothing, live or not.
             if c.text && hit.erased {
@@ -471,23 +483,37 @@ fn run(
         if s.first_seq >= c.before || s.max_time < c.since || s.min_time > c.until {
             continue;
         }
-        let locals = c.candidates(s.index.count as usize, |k| s.index.lookup(k))?;
+        // Lookups carry each record's offset; a scan without a key reads the whole table.
+        let mut offsets: HashMap<u32, u64> = HashMap::new();
+        let locals = c.candidates(s.index.count as usize, |k| {
+            let found = s.index.lookup(k)?;
+            let locals = found.iter().map(|(l, _)| *l).collect();
+            offsets.extend(found);
+            Ok(locals)
+        })?;
         if locals.is_empty() {
             continue;
         }
-        let (offsets, times) = s.index.positions()?;
-        let mut spots: Vec<Spot> = locals
-            .into_iter()
-            .filter_map(|l| {
-                let i = l as usize;
-                Some((
-                    s.n,
-                    s.first_seq + u64::from(l),
-                    *times.get(i)?,
-                    *offsets.get(i)?,
-                ))
-            })
-            .collect();
+        let mut spots: Vec<Spot> = if c.has_keys() {
+            locals
+                .into_iter()
+                .filter_map(|l| Some((s.n, s.first_seq + u64::from(l), None, *offsets.get(&l)?)))
+                .collect()
+        } else {
+            let (offsets, times) = s.index.positions()?;
+            locals
+                .into_iter()
+                .filter_map(|l| {
+                    let i = l as usize;
+                    Some((
+                        s.n,
+                        s.first_seq + u64::from(l),
+                        Some(*times.get(i)?),
+                        *offsets.get(i)?,
+                    ))
+                })
+                .collect()
+        };
         if take(&mut spots, &mut hits)? {
             more = true;
         }

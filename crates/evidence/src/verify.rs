@@ -496,6 +496,20 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
                     let path = dir.join(&seg.file);
                     let r = std::fs::read(&path)
                         .map(|b| verify_segment(&b, seg, &pk))
+                        .map(|mut o| {
+                            // Index files are derived data: damage is worth a warning (the
+                            // writer rebuilds a missing index when it opens the log).
+                            if seg.state == SegmentState::Sealed {
+                                let idx = dir.join(crate::log::index_file(seg.segment));
+                                if let Err(e) = crate::index::SegmentIndex::check(&idx) {
+                                    o.warnings.push(format!(
+                                        "{}: {e}; delete it and reopen the log to rebuild it",
+                                        crate::log::index_file(seg.segment)
+                                    ));
+                                }
+                            }
+                            o
+                        })
                         .map_err(|e| e.to_string());
                     if let Ok(mut map) = results.lock() {
                         map.insert(seg.segment, r);
