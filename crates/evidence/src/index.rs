@@ -190,8 +190,8 @@ impl MemIndex {
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
         // Sort the keys, not the entries: each key's records are already in order.
-        let mut keys: Vec<u64> = self.postings.keys().copied().collect();
-        keys.sort_unstable();
+        let mut keys: Vec<(u64, &Postings)> = self.postings.iter().map(|(k, p)| (*k, p)).collect();
+        keys.sort_unstable_by_key(|(k, _)| *k);
         let count = self.entries;
         let mut bloom = Bloom::new(keys.len());
         let mut fences = Vec::with_capacity(count / FENCE + 1);
@@ -209,14 +209,9 @@ impl MemIndex {
             out.extend_from_slice(&t.to_le_bytes());
         }
         let mut n = 0usize;
-        for k in &keys {
+        for (k, postings) in &keys {
             bloom.insert(*k);
-            let list = self
-                .postings
-                .get(k)
-                .map(Postings::as_slice)
-                .unwrap_or_default();
-            for l in list {
+            for l in postings.as_slice() {
                 if n.is_multiple_of(FENCE) {
                     fences.push(*k);
                 }
