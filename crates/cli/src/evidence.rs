@@ -158,17 +158,45 @@ fn print_report(path: &Path, r: &Report, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What to select, shared by search and export.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// A session's records.
+    #[arg(long)]
+    session: Option<String>,
+    /// An identity's records.
+    #[arg(long)]
+    identity: Option<String>,
+    /// A finding: its records and the events of its evidence chain.
+    #[arg(long)]
+    finding: Option<String>,
+    /// From (RFC 3339 or epoch ms).
+    #[arg(long)]
+    since: Option<String>,
+    /// Until (RFC 3339 or epoch ms).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl SelectArgs {
+    fn selection(self) -> anyhow::Result<Selection> {
+        Ok(Selection {
+            since: time_arg("since", self.since.as_deref())?,
+            until: time_arg("until", self.until.as_deref())?,
+            session: self.session,
+            identity: self.identity,
+            finding: self.finding,
+        })
+    }
+}
+
 /// `evidence search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     #[command(flatten)]
     log: LogArgs,
-    /// Session id.
-    #[arg(long)]
-    session: Option<String>,
-    /// Identity id.
-    #[arg(long)]
-    identity: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// App.
     #[arg(long)]
     app: Option<String>,
@@ -184,15 +212,6 @@ pub struct SearchArgs {
     /// Record id (event uid, finding id).
     #[arg(long)]
     uid: Option<String>,
-    /// A finding: its records and the events of its evidence chain.
-    #[arg(long)]
-    finding: Option<String>,
-    /// From (RFC 3339 or epoch ms).
-    #[arg(long)]
-    since: Option<String>,
-    /// Until (RFC 3339 or epoch ms).
-    #[arg(long)]
-    until: Option<String>,
     /// Words that must all appear (user names, hosts, file names, titles).
     #[arg(long)]
     text: Option<String>,
@@ -224,17 +243,18 @@ fn time_arg(name: &str, v: Option<&str>) -> anyhow::Result<Option<i64>> {
 fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
     let dir = a.log.dir();
     let snap = Snapshot::open(&dir).map_err(|e| usage(format!("`{}`: {e}", dir.display())))?;
+    let sel = a.select.selection()?;
     let q = midwatch_evidence::Query {
-        session: a.session,
-        identity: a.identity,
+        session: sel.session,
+        identity: sel.identity,
         app: a.app,
         action: a.action,
         kind: a.kind,
         class_uid: a.class_uid,
         uid: a.uid,
-        finding: a.finding,
-        since: time_arg("since", a.since.as_deref())?,
-        until: time_arg("until", a.until.as_deref())?,
+        finding: sel.finding,
+        since: sel.since,
+        until: sel.until,
         text: a.text,
         before: a.before,
         limit: Some(a.limit),
@@ -275,34 +295,15 @@ fn search(a: SearchArgs) -> anyhow::Result<ExitCode> {
 pub struct ExportArgs {
     #[command(flatten)]
     log: LogArgs,
-    /// A session's records.
-    #[arg(long)]
-    session: Option<String>,
-    /// An identity's records.
-    #[arg(long)]
-    identity: Option<String>,
-    /// A finding and the events of its evidence chain.
-    #[arg(long)]
-    finding: Option<String>,
-    /// From (RFC 3339 or epoch ms).
-    #[arg(long)]
-    since: Option<String>,
-    /// Until (RFC 3339 or epoch ms).
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// The bundle file to write.
     #[arg(long)]
     out: PathBuf,
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
-    let sel = Selection {
-        session: a.session,
-        identity: a.identity,
-        finding: a.finding,
-        since: time_arg("since", a.since.as_deref())?,
-        until: time_arg("until", a.until.as_deref())?,
-    };
+    let sel = a.select.selection()?;
     let signer = a.log.signer()?;
     let dir = a.log.dir();
     // With no server holding the log, sign its tail first so every record has a proof.

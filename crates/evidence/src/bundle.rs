@@ -615,33 +615,8 @@ pub fn read_records(path: &Path) -> Result<Vec<Hit>, BundleError> {
         let Ok((h, payload)) = decode_record(&body) else {
             continue;
         };
-        let encrypted = h.encrypted();
-        let plain = if encrypted {
-            keys.get(&h.identity)
-                .and_then(|k| unhex::<32>(k))
-                .and_then(|k| crate::privacy::open(&k, h.seq, payload))
-        } else {
-            Some(payload.to_vec())
-        };
-        out.push(Hit {
-            seq: h.seq,
-            time: h.time,
-            kind: h
-                .kind()
-                .map_or_else(|| h.kind.to_string(), |k| k.as_str().to_string()),
-            class_uid: h.class_uid,
-            uid: h.uid,
-            session: h.session,
-            identity: h.identity,
-            app: h.app,
-            action: h.action,
-            hash: r.hash,
-            segment: r.segment,
-            offset: r.offset,
-            encrypted,
-            erased: encrypted && plain.is_none(),
-            payload: plain.and_then(|p| serde_json::from_slice(&p).ok()),
-        });
+        let key = keys.get(&h.identity).and_then(|k| unhex::<32>(k));
+        out.push(Hit::of(h, payload, key, r.hash, r.segment, r.offset));
     }
     Ok(out)
 }

@@ -572,16 +572,32 @@ impl RecordReader {
     }
 
     fn hit(&mut self, h: Header, payload: &[u8], digest: &[u8], n: u64, offset: u64) -> Hit {
+        let key = if h.encrypted() {
+            self.keys.as_mut().and_then(|k| k.get(&h.identity))
+        } else {
+            None
+        };
+        Hit::of(h, payload, key, hex(digest), n, offset)
+    }
+}
+
+impl Hit {
+    /// A record as a hit: its payload opened with `key` when it is encrypted (no key, or
+    /// the wrong one: erased).
+    pub(crate) fn of(
+        h: Header,
+        payload: &[u8],
+        key: Option<[u8; 32]>,
+        hash: String,
+        segment: u64,
+        offset: u64,
+    ) -> Hit {
         let encrypted = h.encrypted();
         let plain = if encrypted {
-            self.keys
-                .as_mut()
-                .and_then(|k| k.get(&h.identity))
-                .and_then(|k| crate::privacy::open(&k, h.seq, payload))
+            key.and_then(|k| crate::privacy::open(&k, h.seq, payload))
         } else {
             Some(payload.to_vec())
         };
-        let erased = encrypted && plain.is_none();
         Hit {
             seq: h.seq,
             time: h.time,
@@ -594,11 +610,11 @@ impl RecordReader {
             identity: h.identity,
             app: h.app,
             action: h.action,
-            hash: hex(digest),
-            segment: n,
+            hash,
+            segment,
             offset,
             encrypted,
-            erased,
+            erased: encrypted && plain.is_none(),
             payload: plain.and_then(|p| serde_json::from_slice(&p).ok()),
         }
     }

@@ -203,6 +203,66 @@ pub struct Checkpoint {
     pub signature: [u8; 64],
 }
 
+/// A signed statement of the log: its domain, the bytes the signature covers, and where the
+/// key id and signature live.
+trait Statement {
+    const DOMAIN: &'static [u8];
+    fn signed_part(&self) -> Vec<u8>;
+    fn key_id(&self) -> [u8; 8];
+    fn signature(&self) -> &[u8; 64];
+    fn set_signature(&mut self, key_id: [u8; 8], signature: [u8; 64]);
+}
+
+fn sign_statement<T: Statement>(mut t: T, signer: &Signer) -> T {
+    t.set_signature(signer.key_id(), [0; 64]);
+    let sig = signer.sign(T::DOMAIN, &t.signed_part());
+    t.set_signature(signer.key_id(), sig);
+    t
+}
+
+fn verify_statement<T: Statement>(t: &T, public: &[u8; 32]) -> bool {
+    t.key_id() == key_id(public) && verify_sig(public, T::DOMAIN, &t.signed_part(), t.signature())
+}
+
+fn encode_statement<T: Statement>(t: &T) -> Vec<u8> {
+    let mut out = t.signed_part();
+    out.extend_from_slice(t.signature());
+    out
+}
+
+/// The key id and signature that end a statement's body.
+fn read_signature(r: &mut Reader<'_>) -> Result<([u8; 8], [u8; 64]), DecodeError> {
+    let mut id = [0; 8];
+    id.copy_from_slice(r.take(8)?);
+    let mut sig = [0; 64];
+    sig.copy_from_slice(r.take(64)?);
+    Ok((id, sig))
+}
+
+macro_rules! statement {
+    ($t:ty, $domain:expr) => {
+        impl Statement for $t {
+            const DOMAIN: &'static [u8] = $domain;
+            fn signed_part(&self) -> Vec<u8> {
+                self.signed_part()
+            }
+            fn key_id(&self) -> [u8; 8] {
+                self.key_id
+            }
+            fn signature(&self) -> &[u8; 64] {
+                &self.signature
+            }
+            fn set_signature(&mut self, key_id: [u8; 8], signature: [u8; 64]) {
+                self.key_id = key_id;
+                self.signature = signature;
+            }
+        }
+    };
+}
+
+statement!(Checkpoint, CHECKPOINT_DOMAIN);
+statement!(Tombstone, TOMBSTONE_DOMAIN);
+
 impl Checkpoint {
     fn signed_part(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
@@ -218,28 +278,18 @@ impl Checkpoint {
     }
 
     /// Fill in the key id and signature.
-    pub fn sign(mut self, signer: &Signer) -> Checkpoint {
-        self.key_id = signer.key_id();
-        self.signature = signer.sign(CHECKPOINT_DOMAIN, &self.signed_part());
-        self
+    pub fn sign(self, signer: &Signer) -> Checkpoint {
+        sign_statement(self, signer)
     }
 
     /// Whether the signature is `public`'s.
     pub fn verify(&self, public: &[u8; 32]) -> bool {
-        self.key_id == key_id(public)
-            && verify_sig(
-                public,
-                CHECKPOINT_DOMAIN,
-                &self.signed_part(),
-                &self.signature,
-            )
+        verify_statement(self, public)
     }
 
     /// Encode the body.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.signed_part();
-        out.extend_from_slice(&self.signature);
-        out
+        encode_statement(self)
     }
 
     /// Decode a body.
@@ -256,8 +306,7 @@ impl Checkpoint {
             key_id: [0; 8],
             signature: [0; 64],
         };
-        c.key_id.copy_from_slice(r.take(8)?);
-        c.signature.copy_from_slice(r.take(64)?);
+        (c.key_id, c.signature) = read_signature(&mut r)?;
         r.finish()?;
         if c.first_seq == 0 || c.last_seq < c.first_seq {
             return Err(DecodeError::Range("checkpoint range"));
@@ -316,28 +365,18 @@ impl Tombstone {
     }
 
     /// Fill in the key id and signature.
-    pub fn sign(mut self, signer: &Signer) -> Tombstone {
-        self.key_id = signer.key_id();
-        self.signature = signer.sign(TOMBSTONE_DOMAIN, &self.signed_part());
-        self
+    pub fn sign(self, signer: &Signer) -> Tombstone {
+        sign_statement(self, signer)
     }
 
     /// Whether the signature is `public`'s.
     pub fn verify(&self, public: &[u8; 32]) -> bool {
-        self.key_id == key_id(public)
-            && verify_sig(
-                public,
-                TOMBSTONE_DOMAIN,
-                &self.signed_part(),
-                &self.signature,
-            )
+        verify_statement(self, public)
     }
 
     /// Encode the body.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.signed_part();
-        out.extend_from_slice(&self.signature);
-        out
+        encode_statement(self)
     }
 
     /// Decode a body.
@@ -357,8 +396,7 @@ impl Tombstone {
             key_id: [0; 8],
             signature: [0; 64],
         };
-        t.key_id.copy_from_slice(r.take(8)?);
-        t.signature.copy_from_slice(r.take(64)?);
+        (t.key_id, t.signature) = read_signature(&mut r)?;
         r.finish()?;
         Ok(t)
     }
