@@ -127,16 +127,17 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         trusted_key: trusted(a.trusted_key.as_deref())?,
         anchor: a.anchor.clone(),
     };
-    let report = if path.is_file() {
+    let bundle = path.is_file();
+    let report = if bundle {
         midwatch_evidence::bundle::verify_bundle(&path, &opts)
     } else {
         verify_dir(&path, &opts)
     };
-    print_report(&path, &report, a.json)?;
+    print_report(&path, &report, bundle, a.json)?;
     Ok(ExitCode::from(report.status.exit_code() as u8))
 }
 
-fn print_report(path: &Path, r: &Report, json: bool) -> anyhow::Result<()> {
+fn print_report(path: &Path, r: &Report, bundle: bool, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(r)?)?;
@@ -146,6 +147,11 @@ fn print_report(path: &Path, r: &Report, json: bool) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     match (&r.status, &r.problem) {
+        (Status::Intact, _) if bundle => writeln!(
+            out,
+            "intact: {} records, each proven under one of {} signed checkpoints, key {}",
+            r.records, r.checkpoints, r.key_id
+        )?,
         (Status::Intact, _) => writeln!(
             out,
             "intact: {} records, {} checkpoints, {} segments ({} removed by retention), last record {}, key {}",
