@@ -164,22 +164,27 @@ const SAMPLES: &[(&str, &str)] = &[
 /// panic; a bundle is never called intact unless it verifies record by record, and a damaged
 /// segment is never called intact with records it cannot account for.
 pub fn check_evidence(data: &[u8]) {
-    use midwatch_evidence::codec::{
-        Frames, SegmentHeader, decode_record, record_seq,
-    };
+    use midwatch_evidence::codec::{Frames, SegmentHeader, decode_record, record_seq};
     use midwatch_evidence::sign::{Checkpoint, Signer, Tombstone};
     use midwatch_evidence::verify::{Options, Status};
     let pk = Signer::from_seed(&[42; 32]).public_key();
     for f in Frames::new(data) {
         let whole = decode_record(f.body).map(|(h, _)| h.seq);
-        assert_eq!(whole.ok(), record_seq(f.body).ok(), "record_seq disagrees with decode_record");
+        assert_eq!(
+            whole.ok(),
+            record_seq(f.body).ok(),
+            "record_seq disagrees with decode_record"
+        );
         let _ = Checkpoint::decode(f.body).map(|c| c.verify(&pk));
         let _ = Tombstone::decode(f.body).map(|t| t.verify(&pk));
         let _ = SegmentHeader::decode(f.body);
     }
     let (records, problem) = midwatch_evidence::verify::verify_segment_bytes(data, 1, &pk);
     if problem.is_none() {
-        assert!(Frames::new(data).count() as u64 > records, "records without a header");
+        assert!(
+            Frames::new(data).count() as u64 > records,
+            "records without a header"
+        );
     }
     let report = midwatch_evidence::bundle::verify_bundle_bytes(data, "input", &Options::default());
     assert!(

@@ -16,7 +16,6 @@ use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal};
 use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
 use crate::{merkle, now_ms};
-use ring::aead::AES_256_GCM;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -226,6 +225,8 @@ pub(crate) struct Writer {
     anchor: Option<File>,
     /// Checkpoints not yet published, each with the number of the write that holds it.
     unanchored: Vec<(u64, Checkpoint)>,
+    /// This opening's random salt of payload nonces (see [`crate::privacy::seal`]).
+    salt: [u8; 4],
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
     buf: Vec<u8>,
@@ -773,6 +774,10 @@ impl Writer {
             last_cp,
             anchor,
             unanchored: Vec::new(),
+            salt: {
+                let [a, b, c, d, ..] = crate::sign::random32()?;
+                [a, b, c, d]
+            },
             writes: 0,
             buf: Vec::with_capacity(1 << 20),
             _lock: lock_file,
@@ -799,7 +804,7 @@ impl Writer {
             let mut flags = 0;
             if encrypt {
                 let key = self.keystore.get_or_create(&r.identity)?;
-                seal(&key, seq, &mut payload);
+                seal(&key, seq, self.salt, &mut payload);
                 flags |= crate::codec::FLAG_ENCRYPTED;
             }
             let h = Header {
@@ -1031,7 +1036,11 @@ fn body_len(r: &NewRecord, encrypted: bool) -> usize {
         .iter()
         .map(|s| 2 + s.len().min(usize::from(u16::MAX)))
         .sum();
-    let tag = if encrypted { AES_256_GCM.tag_len() } else { 0 };
+    let tag = if encrypted {
+        crate::privacy::SEAL_OVERHEAD
+    } else {
+        0
+    };
     1 + 8 + 8 + 1 + 1 + 4 + strings + 4 + r.payload.len() + tag
 }
 

@@ -200,29 +200,37 @@ impl Keystore {
     }
 }
 
-fn nonce(seq: u64) -> Nonce {
+/// Bytes sealing adds to a payload: the writer's salt in front, the tag behind.
+pub const SEAL_OVERHEAD: usize = 4 + 16;
+
+/// The nonce of record `seq` sealed by a writer with `salt`. A writer draws a fresh random
+/// salt each time it opens the log, so a sequence number given again after a crash cut an
+/// unacknowledged record (whose bytes may be on disk) never reuses a nonce with the same key.
+fn nonce(salt: [u8; 4], seq: u64) -> Nonce {
     let mut n = [0u8; 12];
-    for (d, s) in n.iter_mut().zip(seq.to_le_bytes()) {
+    for (d, s) in n.iter_mut().zip(salt.into_iter().chain(seq.to_le_bytes())) {
         *d = s;
     }
     Nonce::assume_unique_for_key(n)
 }
 
 /// Encrypt a payload for record `seq` (the sequence number is the nonce: unique in the log).
-pub fn seal(key: &[u8; 32], seq: u64, payload: &mut Vec<u8>) {
+pub fn seal(key: &[u8; 32], seq: u64, salt: [u8; 4], payload: &mut Vec<u8>) {
     if let Ok(k) = UnboundKey::new(&AES_256_GCM, key) {
         let k = LessSafeKey::new(k);
-        // Sealing only fails for inputs over 256 GiB.
-        let _ = k.seal_in_place_append_tag(nonce(seq), Aad::from(seq.to_le_bytes()), payload);
+        // Sealing only fails for inputs over 64 GiB.
+        let _ = k.seal_in_place_append_tag(nonce(salt, seq), Aad::from(seq.to_le_bytes()), payload);
+        payload.splice(0..0, salt);
     }
 }
 
 /// Decrypt a payload sealed for record `seq`; `None` if the key does not open it.
 pub fn open(key: &[u8; 32], seq: u64, sealed: &[u8]) -> Option<Vec<u8>> {
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
-    let mut buf = sealed.to_vec();
+    let (salt, rest) = sealed.split_first_chunk::<4>()?;
+    let mut buf = rest.to_vec();
     let n = k
-        .open_in_place(nonce(seq), Aad::from(seq.to_le_bytes()), &mut buf)
+        .open_in_place(nonce(*salt, seq), Aad::from(seq.to_le_bytes()), &mut buf)
         .ok()?
         .len();
     buf.truncate(n);
@@ -306,11 +314,18 @@ mod tests {
     #[test]
     fn sealed_payloads_open_only_with_their_key_and_seq() {
         let mut buf = b"hello".to_vec();
-        seal(&[1; 32], 9, &mut buf);
-        assert_ne!(&buf[..5], b"hello");
+        seal(&[1; 32], 9, [7; 4], &mut buf);
+        assert_eq!(buf.len(), 5 + SEAL_OVERHEAD);
+        assert!(!buf.windows(5).any(|w| w == b"hello"));
         assert_eq!(open(&[1; 32], 9, &buf).unwrap(), b"hello");
         assert!(open(&[2; 32], 9, &buf).is_none());
         assert!(open(&[1; 32], 10, &buf).is_none());
+        assert!(open(&[1; 32], 9, &buf[..3]).is_none());
+        // Another salt, another ciphertext for the same key, sequence number and text.
+        let mut again = b"hello".to_vec();
+        seal(&[1; 32], 9, [8; 4], &mut again);
+        assert_ne!(buf[4..], again[4..]);
+        assert_eq!(open(&[1; 32], 9, &again).unwrap(), b"hello");
     }
 
     #[test]
