@@ -192,6 +192,7 @@ impl SelectArgs {
             session: self.session,
             identity: self.identity,
             finding: self.finding,
+            upto: None,
         })
     }
 }

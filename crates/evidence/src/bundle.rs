@@ -45,6 +45,10 @@ pub struct Selection {
     /// Until (epoch ms, inclusive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
+    /// Only records up to this sequence number (the last one a checkpoint covers, when the
+    /// log keeps growing during the export).
+    #[serde(skip)]
+    pub upto: Option<u64>,
 }
 
 impl Selection {
@@ -74,6 +78,11 @@ impl Selection {
     }
 
     fn query(&self, before: Option<u64>) -> Query {
+        let cap = self.upto.map(|u| u.saturating_add(1));
+        let before = match (before, cap) {
+            (Some(b), Some(c)) => Some(b.min(c)),
+            (b, c) => b.or(c),
+        };
         Query {
             session: self.session.clone(),
             identity: self.identity.clone(),
@@ -266,10 +275,23 @@ pub fn export(
     )];
     entries.extend(files);
     let archive = tar::write(&entries, created / 1000);
+    // The bundle holds identity keys: readable by its owner only.
     let tmp = out.with_extension("tmp");
-    std::fs::write(&tmp, &archive)
-        .and_then(|()| std::fs::rename(&tmp, out))
-        .map_err(|e| BundleError::Io(format!("{}: {e}", out.display())))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(&archive)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)
+    };
+    write().map_err(|e| BundleError::Io(format!("{}: {e}", out.display())))?;
     Ok(Summary {
         records: m.records,
         checkpoints: m.checkpoints,
@@ -458,6 +480,17 @@ pub fn verify_bundle_bytes(bytes: &[u8], name: &str, opts: &Options) -> Report {
             }
             Some(_) => {}
         }
+    }
+    if let Some(extra) = files
+        .keys()
+        .find(|n| **n != "bundle.json" && !m.files.contains_key(**n))
+    {
+        return report.tampered(bundle_problem(
+            extra,
+            None,
+            None,
+            "not listed in bundle.json (added)",
+        ));
     }
     for required in ["records.ndjson", "checkpoints.ndjson", "keys.json"] {
         if !m.files.contains_key(required) {
@@ -735,16 +768,31 @@ pub mod tar {
                 .and_then(parse_octal)
                 .ok_or(format!("bad size at byte {pos}"))? as usize;
             let kind = h.get(156).copied().unwrap_or(0);
+            // What `tar x` would write must be exactly what was checked: one plain file per
+            // name, no prefix, no path, no other kind of entry.
+            if kind != b'0' && kind != 0 {
+                return Err(format!("entry `{name}` at byte {pos} is not a plain file"));
+            }
+            if h.get(345..500).is_some_and(|p| p.iter().any(|b| *b != 0)) {
+                return Err(format!("entry `{name}` at byte {pos} has a path prefix"));
+            }
+            if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.')
+            {
+                return Err(format!(
+                    "entry name `{name}` at byte {pos} is not a plain file name"
+                ));
+            }
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(format!("entry `{name}` appears twice"));
+            }
             let start = pos + 512;
             let data = bytes
                 .get(start..start.checked_add(size).ok_or("size overflow")?)
                 .ok_or(format!("`{name}` is cut short"))?;
-            if kind == b'0' || kind == 0 {
-                if out.len() >= MAX_ENTRIES {
-                    return Err("too many entries".into());
-                }
-                out.push((name, data.to_vec()));
+            if out.len() >= MAX_ENTRIES {
+                return Err("too many entries".into());
             }
+            out.push((name, data.to_vec()));
             pos = start + size.div_ceil(512) * 512;
         }
         Ok(out)

@@ -225,6 +225,10 @@ pub(crate) struct Writer {
     anchor: Option<File>,
     /// Checkpoints not yet published, each with the number of the write that holds it.
     unanchored: Vec<(u64, Checkpoint)>,
+    /// Set when a write, sync or seal failed: what is in memory may no longer match the
+    /// files, so the writer refuses everything until the log is opened again (recovery cuts
+    /// whatever a failed write left).
+    failed: Option<String>,
     /// This opening's random salt of payload nonces (see [`crate::privacy::seal`]).
     salt: [u8; 4],
     /// Writes made to segment files so far; syncing covers a count of them.
@@ -312,6 +316,15 @@ impl Log {
                 m
             }
             Err(crate::manifest::ManifestError::Missing) => {
+                // A new log, or one whose manifest was lost: only the first is safe to start.
+                // The manifest is replaced atomically, so a log that holds records always has
+                // one; a header-only first segment is a crash before the first manifest.
+                if let Some(seg) = segments_with_records(dir)? {
+                    return Err(LogError::Damaged(format!(
+                        "`{}` holds records but no MANIFEST: refusing to start a new log over them; run `midwatch evidence verify`",
+                        seg.display()
+                    )));
+                }
                 let m = Manifest::new(&signer);
                 create_segment(dir, 1, 1, [0; 32], [0; 32], &signer)?;
                 let mut m = m;
@@ -362,8 +375,9 @@ impl Log {
             if !due {
                 return Ok(());
             }
-            w.checkpoint()?;
-            w.flush()?;
+            w.check()?;
+            let r = w.checkpoint().and_then(|()| w.flush());
+            w.poison(r)?;
             (w.writes, Arc::clone(&w.active.file))
         };
         self.sync_to(target.0, &target.1)
@@ -409,9 +423,19 @@ impl Log {
                 });
                 s = lock(&self.shared.sync);
                 s.syncing = false;
-                if r.is_ok() {
-                    s.synced = s.synced.max(target);
-                    lock(&self.shared.writer).after_sync(s.synced);
+                {
+                    let mut w = lock(&self.shared.writer);
+                    match &r {
+                        Ok(()) => {
+                            s.synced = s.synced.max(target);
+                            w.after_sync(s.synced);
+                        }
+                        // After a failed fsync the kernel may have dropped the dirty pages: a
+                        // retry could succeed without them. Nothing more is acknowledged.
+                        Err(e) => {
+                            w.failed.get_or_insert_with(|| format!("sync failed: {e}"));
+                        }
+                    }
                 }
                 self.shared.cv.notify_all();
                 r.map_err(|source| LogError::Io {
@@ -425,24 +449,30 @@ impl Log {
                 .cv
                 .wait(s)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if s.synced < writes && !s.syncing {
+                lock(&self.shared.writer).check()?;
+            }
         }
     }
 
     /// Sign a checkpoint over every record not yet covered and sync (on shutdown, and before
     /// an export so every record has a proof).
     pub fn close(&self) -> Result<(), LogError> {
-        self.checkpoint_now()
+        self.checkpoint_now().map(|_| ())
     }
 
     /// Sign a checkpoint over every record not yet covered, and sync.
-    pub fn checkpoint_now(&self) -> Result<(), LogError> {
-        let (seq, file) = {
+    /// Returns the last sequence number the checkpoint covers.
+    pub fn checkpoint_now(&self) -> Result<u64, LogError> {
+        let (seq, file, covered) = {
             let mut w = lock(&self.shared.writer);
-            w.checkpoint()?;
-            w.flush()?;
-            (w.writes, Arc::clone(&w.active.file))
+            w.check()?;
+            let r = w.checkpoint().and_then(|()| w.flush());
+            w.poison(r)?;
+            (w.writes, Arc::clone(&w.active.file), w.next_seq - 1)
         };
-        self.sync_to(seq, &file)
+        self.sync_to(seq, &file)?;
+        Ok(covered)
     }
 
     /// The public key (hex) and its id.
@@ -466,6 +496,7 @@ impl Log {
     pub fn erase_identity(&self, identity: &str, by: &str) -> Result<(Receipt, bool), LogError> {
         let had = {
             let mut w = lock(&self.shared.writer);
+            w.check()?;
             w.keystore.erase(identity).map_err(io_err(&w.dir))?
         };
         let payload = serde_json::json!({
@@ -503,6 +534,7 @@ impl Log {
         let (seq, file) = {
             let mut guard = lock(&self.shared.writer);
             let w = &mut *guard;
+            w.check()?;
             let expired: Vec<SegmentEntry> = w
                 .manifest
                 .segments
@@ -567,6 +599,23 @@ fn tracing_warn(e: &LogError) {
     {
         eprintln!("midwatch evidence: {e}");
     }
+}
+
+/// The first segment file in `dir` that holds more than its header frame.
+fn segments_with_records(dir: &Path) -> Result<Option<PathBuf>, LogError> {
+    let header_only = (crate::codec::FRAME_OVERHEAD + 89) as u64;
+    for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let e = e.map_err(io_err(dir))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("seg-")
+            && name.ends_with(".log")
+            && e.metadata().map_err(io_err(&e.path()))?.len() > header_only
+        {
+            return Ok(Some(e.path()));
+        }
+    }
+    Ok(None)
 }
 
 /// Create a segment file holding only its header frame, durably.
@@ -647,14 +696,14 @@ impl Writer {
         let path = dir.join(segment_file(entry.segment));
         let file = match OpenOptions::new().read(true).append(true).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_segment(
-                dir,
-                entry.segment,
-                entry.first_seq,
-                entry.prev_hash_bytes(),
-                entry.prev_checkpoint_bytes(),
-                &signer,
-            )?,
+            // The manifest names an active segment only once its file is durable: a missing
+            // one was removed, with whatever records it held.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LogError::Damaged(format!(
+                    "the active segment `{}` named by the manifest is missing; run `midwatch evidence verify`",
+                    path.display()
+                )));
+            }
             Err(e) => return Err(io_err(&path)(e)),
         };
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
@@ -774,6 +823,7 @@ impl Writer {
             last_cp,
             anchor,
             unanchored: Vec::new(),
+            failed: None,
             salt: {
                 let [a, b, c, d, ..] = crate::sign::random32()?;
                 [a, b, c, d]
@@ -784,8 +834,36 @@ impl Writer {
         })
     }
 
+    /// Refuse to go on after a failure (see `failed`).
+    fn check(&self) -> Result<(), LogError> {
+        match &self.failed {
+            Some(why) => Err(LogError::Damaged(format!(
+                "the evidence log stopped after an error ({why}); open it again to recover"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Remember a failure of a step that may have left memory and files apart.
+    fn poison<T>(&mut self, r: Result<T, LogError>) -> Result<T, LogError> {
+        if let Err(e) = &r {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+
     /// Encode, encrypt, chain and write a batch (not yet synced).
     fn write(&mut self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
+        self.check()?;
+        let r = self.write_unchecked(records);
+        // A refusal before anything was chained leaves the writer whole.
+        match r {
+            Err(e @ (LogError::TooLarge(_) | LogError::Key(_))) if self.buf.is_empty() => Err(e),
+            r => self.poison(r),
+        }
+    }
+
+    fn write_unchecked(&mut self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
         // Refuse the whole batch before any of it is chained: a record refused halfway would
         // leave the ones before it buffered, written by the next append though never
         // acknowledged. The body, header fields and tag included, must fit in a frame.
@@ -794,6 +872,12 @@ impl Writer {
                 || body_len(r, self.encrypts(r)) > crate::codec::MAX_BODY
             {
                 return Err(LogError::TooLarge(r.payload.len()));
+            }
+        }
+        // Identity keys too: creating one can fail, and must not fail halfway.
+        for r in &records {
+            if self.encrypts(r) {
+                self.keystore.get_or_create(&r.identity)?;
             }
         }
         let mut receipts = Vec::with_capacity(records.len());

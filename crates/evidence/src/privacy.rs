@@ -172,8 +172,13 @@ impl Keystore {
         if let Some(k) = self.get(identity) {
             return Ok(k);
         }
-        let key = random32()?;
         let path = self.file(identity);
+        if path.exists() {
+            // A key file this store cannot read is not replaced: that would shred the
+            // identity's payloads by accident.
+            return Err(KeyError::Format(path.display().to_string()));
+        }
+        let key = random32()?;
         write_secret(&path, hex(&key).as_bytes()).map_err(|source| KeyError::Io {
             path: path.display().to_string(),
             source,

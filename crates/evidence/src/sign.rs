@@ -140,19 +140,28 @@ pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], KeyError> {
     }
 }
 
-/// Write a file only its owner can read, durably.
+/// Write a file only its owner can read, durably and whole: written beside it, synced, then
+/// linked into place (never over an existing file), so a crash leaves no part of a key.
 pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
+    let mut f = opts.open(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    std::fs::hard_link(&tmp, path)?;
+    std::fs::remove_file(&tmp)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::log::sync_dir(dir)
 }
 
 /// The id of a public key: the first 8 bytes of its SHA-256.

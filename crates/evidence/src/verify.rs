@@ -424,6 +424,23 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
     let m = match Manifest::load(dir) {
         Ok(m) => m,
         Err(ManifestError::Missing) => {
+            let has_segments = std::fs::read_dir(dir).is_ok_and(|rd| {
+                rd.filter_map(Result::ok).any(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.starts_with("seg-") && n.ends_with(".log")
+                })
+            });
+            if has_segments {
+                return Report::new().tampered(Problem {
+                    segment: None,
+                    file: Some("MANIFEST".into()),
+                    offset: None,
+                    line: None,
+                    seq: None,
+                    what: "missing beside the log's segments (removed)".into(),
+                });
+            }
             return Report::unreadable(format!(
                 "`{}` is not an evidence log (no MANIFEST)",
                 dir.display()
@@ -631,11 +648,16 @@ fn check_anchor(
             continue;
         };
         if !c.verify(pk) {
-            report.warnings.push(format!(
-                "anchor line {}: not signed by the log's key",
-                n + 1
-            ));
-            continue;
+            // A whole log rebuilt under a new key still disagrees with what was anchored.
+            return report.tampered(Problem {
+                segment: None,
+                file: Some(anchor.display().to_string()),
+                offset: None,
+                line: Some(n as u64 + 1),
+                seq: Some(c.last_seq),
+                what: "an anchored checkpoint is not signed by the log's key (log replaced?)"
+                    .into(),
+            });
         }
         anchored += 1;
         if removed.iter().any(|(a, b)| (*a..=*b).contains(&c.last_seq)) {

@@ -371,3 +371,50 @@ fn write_fuzz_seeds() {
     };
     export(&log.dir(), &signer(), &sel, &out.join("bundle")).unwrap();
 }
+
+#[test]
+fn a_bundle_whose_tar_would_extract_other_files_than_it_checks_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let log = log_with_finding(&d.path().join("log"));
+    let out = d.path().join("s.tar");
+    let sel = Selection {
+        session: Some("s-1".into()),
+        ..Selection::default()
+    };
+    export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let good = entries(&out);
+    // A second timeline.html (tar x keeps the last), an extra file, a path.
+    for (name, bytes) in [
+        ("timeline.html", b"<p>forged</p>".to_vec()),
+        ("extra.html", b"<p>hello</p>".to_vec()),
+        ("../timeline.html", b"<p>forged</p>".to_vec()),
+    ] {
+        let mut e: Vec<(&str, Vec<u8>)> =
+            good.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        e.push((name, bytes));
+        std::fs::write(&out, tar::write(&e, 0)).unwrap();
+        let r = verify_bundle(&out, &Options::default());
+        assert_ne!(r.status, Status::Intact, "{name}: {r:?}");
+    }
+    // A path prefix in the ustar header.
+    let refs: Vec<(&str, Vec<u8>)> = good.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let mut bytes = tar::write(&refs, 0);
+    bytes[345] = b'x';
+    let sum: u32 = bytes[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    bytes[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    std::fs::write(&out, &bytes).unwrap();
+    assert_eq!(
+        verify_bundle(&out, &Options::default()).status,
+        Status::Unreadable
+    );
+}

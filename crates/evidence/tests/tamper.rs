@@ -267,3 +267,48 @@ fn a_removed_segment_file_is_found_and_a_missing_log_is_unreadable() {
     assert_eq!(r.status, Status::Unreadable);
     assert_eq!(r.status.exit_code(), 2);
 }
+
+#[test]
+fn a_removed_manifest_or_active_segment_is_refused_not_started_over() {
+    let d = fresh(60);
+    let manifest = d.path().join("MANIFEST");
+    let saved = std::fs::read(&manifest).unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    let err = Log::open(d.path(), signer(), small()).unwrap_err();
+    assert!(err.to_string().contains("no MANIFEST"), "{err}");
+    let p = tampered(d.path(), &Options::default());
+    assert!(p.what.contains("missing"), "{p}");
+    std::fs::write(&manifest, saved).unwrap();
+    intact(d.path());
+
+    let active = segments(d.path()).pop().unwrap();
+    let saved = std::fs::read(&active).unwrap();
+    std::fs::remove_file(&active).unwrap();
+    let err = Log::open(d.path(), signer(), small()).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    std::fs::write(&active, saved).unwrap();
+    intact(d.path());
+}
+
+#[test]
+fn an_anchor_written_under_another_key_means_the_log_was_replaced() {
+    let d = tempfile::tempdir().unwrap();
+    let anchor = d.path().join("anchor.log");
+    let cfg = Config {
+        anchor_file: Some(anchor.clone()),
+        ..small()
+    };
+    write_log(&d.path().join("log"), cfg, 40, 5);
+    // The same records, rebuilt by someone holding another key.
+    let forged = d.path().join("forged");
+    let log = Log::open(&forged, Signer::from_seed(&[3; 32]), small()).unwrap();
+    log.append((0..40).map(common::record).collect()).unwrap();
+    log.close().unwrap();
+    drop(log);
+    let opts = Options {
+        anchor: Some(anchor),
+        ..Options::default()
+    };
+    let p = tampered(&forged, &opts);
+    assert!(p.what.contains("not signed by the log's key"), "{p}");
+}

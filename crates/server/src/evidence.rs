@@ -281,15 +281,20 @@ async fn export(
         finding: p.finding,
         since: parse_time("since", p.since.as_deref())?,
         until: parse_time("until", p.until.as_deref())?,
+        upto: None,
     };
     let name = format!(
         "midwatch-evidence-{}.tar",
         midwatch_model::timefmt::now_ms()
     );
     let bytes = blocking(move || {
-        ev.log
+        let covered = ev
+            .log
             .checkpoint_now()
             .map_err(|e| ApiError::internal(format!("evidence checkpoint: {e}")))?;
+        // Records appended after this checkpoint have no proof yet: the bundle stops here.
+        let mut sel = sel;
+        sel.upto = Some(covered);
         let tmp = tempfile_in(&ev.dir)?;
         let r = midwatch_evidence::bundle::export(&ev.dir, &ev.signer, &sel, &tmp);
         let out =
