@@ -268,6 +268,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Log {
     /// Open the log in `dir` (creating it), signing with `signer`.
     pub fn open(dir: &Path, signer: Signer, cfg: Config) -> Result<Log, LogError> {
+        // Index entries keep record offsets in 32 bits.
+        if !(4096..u64::from(u32::MAX)).contains(&cfg.segment_bytes) || cfg.checkpoint_records == 0
+        {
+            return Err(LogError::Damaged(format!(
+                "segment size {} must be between 4 KiB and 4 GiB, and checkpoints need at least one record",
+                cfg.segment_bytes
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("LOCK");
         let lock_file = OpenOptions::new()

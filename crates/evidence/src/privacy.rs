@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// How payloads are cleaned before they enter the log.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Privacy {
     /// Keep URL query strings and fragments (dropped by default).
     pub keep_query_strings: bool,
@@ -22,6 +22,16 @@ pub struct Privacy {
     /// Key of the pseudonyms (HMAC-SHA-256). Without one, configured paths are refused at
     /// construction by the caller.
     pub pseudonym_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Privacy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privacy")
+            .field("keep_query_strings", &self.keep_query_strings)
+            .field("pseudonymize", &self.pseudonymize)
+            .field("pseudonym_key", &self.pseudonym_key.map(|_| "[set]"))
+            .finish()
+    }
 }
 
 /// Marker written in place of a credential.

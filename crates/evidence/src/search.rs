@@ -430,7 +430,7 @@ fn active_spots(
             let i = l as usize;
             Some((
                 n,
-                first_seq + u64::from(l),
+                first_seq.saturating_add(u64::from(l)),
                 Some(*m.times.get(i)?),
                 *m.offsets.get(i)?,
             ))
@@ -497,7 +497,14 @@ fn run(
         let mut spots: Vec<Spot> = if c.has_keys() {
             locals
                 .into_iter()
-                .filter_map(|l| Some((s.n, s.first_seq + u64::from(l), None, *offsets.get(&l)?)))
+                .filter_map(|l| {
+                    Some((
+                        s.n,
+                        s.first_seq.saturating_add(u64::from(l)),
+                        None,
+                        *offsets.get(&l)?,
+                    ))
+                })
                 .collect()
         } else {
             let (offsets, times) = s.index.positions()?;
@@ -507,7 +514,7 @@ fn run(
                     let i = l as usize;
                     Some((
                         s.n,
-                        s.first_seq + u64::from(l),
+                        s.first_seq.saturating_add(u64::from(l)),
                         Some(*times.get(i)?),
                         *offsets.get(i)?,
                     ))

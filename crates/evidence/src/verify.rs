@@ -298,7 +298,7 @@ fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOut
                     return out;
                 }
                 st.hash = hash;
-                st.next_seq += 1;
+                st.next_seq = st.next_seq.saturating_add(1);
                 leaves.push(hash);
                 out.records += 1;
             }
@@ -572,7 +572,7 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
                 return report.tampered(link_problem("tombstone invalid or does not match".into()));
             }
             state = State {
-                next_seq: t.last_seq + 1,
+                next_seq: t.last_seq.saturating_add(1),
                 hash: t.last_hash,
                 checkpoint: t.last_checkpoint,
             };
