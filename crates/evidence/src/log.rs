@@ -679,6 +679,22 @@ impl Writer {
             .find(|s| s.state == SegmentState::Active)
             .cloned()
             .ok_or_else(|| LogError::Damaged("manifest names no active segment".into()))?;
+        // Files of segments retention removed, left by a crash between the manifest update and
+        // the deletion: the manifest already says they are gone.
+        for s in manifest
+            .segments
+            .iter()
+            .filter(|s| s.state == SegmentState::Removed)
+        {
+            for name in [segment_file(s.segment), index_file(s.segment)] {
+                let p = dir.join(name);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&p)(e)),
+                }
+            }
+        }
         let mut sealed = BTreeMap::new();
         for s in manifest
             .segments

@@ -99,9 +99,11 @@ pub fn response(
 }
 
 /// The record of an administrative action on `target` (a finding's triage, an inventory
-/// change). Never encrypted: it is about the system, not a person's activity.
+/// change). Never encrypted: it is about the system, not a person's activity; still cleaned
+/// of credentials and URL query strings (a triage note may quote one).
 pub fn admin(action: &str, target: &str, by: &str, time: i64, detail: Value) -> NewRecord {
-    let v = serde_json::json!({"action": action, "target": target, "by": by, "detail": detail});
+    let mut v = serde_json::json!({"action": action, "target": target, "by": by, "detail": detail});
+    Privacy::default().apply(&mut v);
     let words = value_word_keys(&v);
     NewRecord {
         kind: Kind::Admin.code(),
@@ -111,5 +113,25 @@ pub fn admin(action: &str, target: &str, by: &str, time: i64, detail: Value) -> 
         payload: serde_json::to_vec(&v).unwrap_or_default(),
         word_keys: words,
         ..NewRecord::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn admin_records_are_cleaned_of_credentials() {
+        let r = admin(
+            "triage",
+            "f-1",
+            "ana@example.com",
+            1,
+            serde_json::json!({"note": "Bearer abcdefghijklmnopqrstuvwxyz0123 was pasted"}),
+        );
+        let text = String::from_utf8(r.payload).unwrap();
+        assert!(!text.contains("abcdefghijklmnop"), "{text}");
+        assert!(text.contains("ana@example.com"), "{text}");
     }
 }

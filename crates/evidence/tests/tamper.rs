@@ -312,3 +312,21 @@ fn an_anchor_written_under_another_key_means_the_log_was_replaced() {
     let p = tampered(&forged, &opts);
     assert!(p.what.contains("not signed by the log's key"), "{p}");
 }
+
+#[test]
+fn files_of_removed_segments_left_by_a_crash_are_deleted_on_open() {
+    let d = fresh(120);
+    let segs = segments(d.path());
+    let first = std::fs::read(&segs[0]).unwrap();
+    let log = Log::open(d.path(), signer(), small()).unwrap();
+    let retention = [(midwatch_evidence::Kind::Event, 30 * 86_400_000)].into();
+    let gone = log.retain(midwatch_evidence::now_ms(), &retention).unwrap();
+    assert!(!gone.is_empty());
+    drop(log);
+    // As if the process died after the manifest said "removed" and before the deletion.
+    std::fs::write(&segs[0], &first).unwrap();
+    drop(Log::open(d.path(), signer(), small()).unwrap());
+    assert!(!segs[0].exists());
+    let r = intact(d.path());
+    assert!(r.removed_segments >= 1);
+}
