@@ -380,12 +380,9 @@ fn bundle_problem(
     what: impl Into<String>,
 ) -> Problem {
     Problem {
-        segment: None,
-        file: Some(file.into()),
-        offset: None,
         line,
         seq,
-        what: what.into(),
+        ..Problem::in_file(file, what)
     }
 }
 

@@ -63,6 +63,20 @@ pub struct Problem {
     pub what: String,
 }
 
+impl Problem {
+    /// A problem with a whole file (not a place inside it).
+    pub(crate) fn in_file(file: impl Into<String>, what: impl Into<String>) -> Problem {
+        Problem {
+            segment: None,
+            file: Some(file.into()),
+            offset: None,
+            line: None,
+            seq: None,
+            what: what.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(file) = &self.file {
@@ -432,14 +446,10 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
                 })
             });
             if has_segments {
-                return Report::new().tampered(Problem {
-                    segment: None,
-                    file: Some("MANIFEST".into()),
-                    offset: None,
-                    line: None,
-                    seq: None,
-                    what: "missing beside the log's segments (removed)".into(),
-                });
+                return Report::new().tampered(Problem::in_file(
+                    "MANIFEST",
+                    "missing beside the log's segments (removed)",
+                ));
             }
             return Report::unreadable(format!(
                 "`{}` is not an evidence log (no MANIFEST)",
@@ -447,26 +457,12 @@ pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
             ));
         }
         Err(e) => {
-            return Report::new().tampered(Problem {
-                segment: None,
-                file: Some("MANIFEST".into()),
-                offset: None,
-                line: None,
-                seq: None,
-                what: e.to_string(),
-            });
+            return Report::new().tampered(Problem::in_file("MANIFEST", e.to_string()));
         }
     };
     let mut report = Report::new();
     report.key_id = m.key_id.clone();
-    let manifest_problem = |what: &str| Problem {
-        segment: None,
-        file: Some("MANIFEST".into()),
-        offset: None,
-        line: None,
-        seq: None,
-        what: what.into(),
-    };
+    let manifest_problem = |what: &str| Problem::in_file("MANIFEST", what);
     let Some(pk) = unhex::<32>(&m.public_key) else {
         return report.tampered(manifest_problem("public key unreadable"));
     };
