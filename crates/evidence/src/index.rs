@@ -321,6 +321,7 @@ impl SegmentIndex {
     /// and fences. The entries are read on lookup ([`SegmentIndex::check`] checks them all).
     pub fn open(path: &Path, segment: u64, first_seq: u64) -> Result<SegmentIndex, IndexError> {
         let file = File::open(path)?;
+        crate::readahead::scattered(&file);
         let size = file.metadata()?.len();
         let mut head = [0u8; HEADER];
         read_exact_at(&file, &mut head, 0)?;
@@ -395,14 +396,36 @@ impl SegmentIndex {
         read_exact_at(&self.file, buf, at)
     }
 
+    /// Ask for the entry blocks a lookup of `key` will read, without waiting for them, so
+    /// that lookups in many segments read from the disk together.
+    pub fn prefetch(&self, key: u64) {
+        if !self.bloom.may_contain(key) {
+            return;
+        }
+        let first = (self.first_block(key) * FENCE) as u64;
+        if first < self.entries {
+            // The key's entries usually end within the next block.
+            let n = (self.entries - first).min(2 * FENCE as u64);
+            crate::readahead::will_need(
+                &self.file,
+                self.entries_at + first * ENTRY as u64,
+                n * ENTRY as u64,
+            );
+        }
+    }
+
+    /// The block where a key's entries may start: the one before the first fence ≥ key.
+    fn first_block(&self, key: u64) -> usize {
+        self.fences.partition_point(|f| *f < key).saturating_sub(1)
+    }
+
     /// Records carrying `key` and their byte offsets in the segment, ascending.
     pub fn lookup(&self, key: u64) -> Result<Vec<(u32, u64)>, IndexError> {
         let mut out = Vec::new();
         if !self.bloom.may_contain(key) {
             return Ok(out);
         }
-        // The key may start in the block before the first fence ≥ key.
-        let mut block = self.fences.partition_point(|f| *f < key).saturating_sub(1);
+        let mut block = self.first_block(key);
         loop {
             let first = (block * FENCE) as u64;
             if first >= self.entries {

@@ -18,6 +18,7 @@ pub mod log;
 pub mod manifest;
 pub mod merkle;
 pub mod privacy;
+mod readahead;
 pub mod records;
 pub mod search;
 pub mod sign;

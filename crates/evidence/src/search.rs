@@ -447,83 +447,35 @@ fn run(
 ) -> Result<Page, SearchError> {
     let mut reader = RecordReader::new(dir);
     let mut hits = Vec::new();
-    let mut more = false;
-    let mut take = |spots: &mut Vec<Spot>, hits: &mut Vec<Hit>| -> Result<bool, SearchError> {
-        let in_range = |t: i64| t >= c.since && t <= c.until;
-        spots.retain(|(_, seq, t, _)| *seq < c.before && t.is_none_or(in_range));
-        spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
-        for (n, _, _, off) in spots.iter() {
-            let hit = reader.read(*n, *off)?;
-            // Times of sealed records found by key are read with the record.
-            if !in_range(hit.time) {
-                continue;
-            }
-            // The words of an erased payload are still in the indexes written before the
-            // erasure, but not in one rebuilt after it: they match nothing, live or not.
-            if c.text && hit.erased {
-                continue;
-            }
-            if hits.len() == c.limit {
-                return Ok(true);
-            }
-            hits.push(hit);
-        }
-        Ok(false)
-    };
-    let mut spots = active;
-    if take(&mut spots, &mut hits)? {
-        more = true;
-    }
+    let mut more = take(&mut reader, c, active, &mut hits)?;
     // Once the page is full, older segments are still looked at until one holds a match, so
-    // that a last page has no cursor.
-    for s in sealed.iter().rev() {
-        if more {
-            break;
+    // that a last page has no cursor. Segments are taken newest first in growing groups:
+    // the index blocks of a group, then the records it points to, are asked of the disk
+    // together, so a session spread over many segments of a log larger than memory costs
+    // a few rounds of parallel reads, not two reads one after another per segment.
+    let eligible: Vec<&Sealed> = sealed
+        .iter()
+        .rev()
+        .filter(|s| s.first_seq < c.before && s.max_time >= c.since && s.min_time <= c.until)
+        .collect();
+    let mut group = 4;
+    let mut rest = eligible.as_slice();
+    while !more && !rest.is_empty() {
+        let (now, later) = rest.split_at(group.min(rest.len()));
+        rest = later;
+        group = (group * 4).min(256);
+        if c.has_keys() {
+            for s in now {
+                for k in c.all.iter().chain(&c.any) {
+                    s.index.prefetch(*k);
+                }
+            }
         }
-        if s.first_seq >= c.before || s.max_time < c.since || s.min_time > c.until {
-            continue;
+        let mut spots = Vec::new();
+        for s in now {
+            spots.extend(sealed_spots(c, s)?);
         }
-        // Lookups carry each record's offset; a scan without a key reads the whole table.
-        let mut offsets: HashMap<u32, u64> = HashMap::new();
-        let locals = c.candidates(s.index.count as usize, |k| {
-            let found = s.index.lookup(k)?;
-            let locals = found.iter().map(|(l, _)| *l).collect();
-            offsets.extend(found);
-            Ok(locals)
-        })?;
-        if locals.is_empty() {
-            continue;
-        }
-        let mut spots: Vec<Spot> = if c.has_keys() {
-            locals
-                .into_iter()
-                .filter_map(|l| {
-                    Some((
-                        s.n,
-                        s.first_seq.saturating_add(u64::from(l)),
-                        None,
-                        *offsets.get(&l)?,
-                    ))
-                })
-                .collect()
-        } else {
-            let (offsets, times) = s.index.positions()?;
-            locals
-                .into_iter()
-                .filter_map(|l| {
-                    let i = l as usize;
-                    Some((
-                        s.n,
-                        s.first_seq.saturating_add(u64::from(l)),
-                        Some(*times.get(i)?),
-                        *offsets.get(i)?,
-                    ))
-                })
-                .collect()
-        };
-        if take(&mut spots, &mut hits)? {
-            more = true;
-        }
+        more = take(&mut reader, c, spots, &mut hits)?;
     }
     let next = if more {
         hits.last().map(|h| h.seq)
@@ -533,32 +485,118 @@ fn run(
     Ok(Page { hits, next })
 }
 
+/// Read candidate records newest first into the page. True once a match beyond the page's
+/// limit is seen (there is a next page).
+fn take(
+    reader: &mut RecordReader,
+    c: &Compiled,
+    mut spots: Vec<Spot>,
+    hits: &mut Vec<Hit>,
+) -> Result<bool, SearchError> {
+    let in_range = |t: i64| t >= c.since && t <= c.until;
+    spots.retain(|(_, seq, t, _)| *seq < c.before && t.is_none_or(in_range));
+    spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
+    // The records the page can still take, and the one that tells whether there is more.
+    let need = (c.limit + 1).saturating_sub(hits.len());
+    reader.prefetch(spots.iter().take(need).map(|(n, _, _, off)| (*n, *off)));
+    for (n, _, _, off) in &spots {
+        let hit = reader.read(*n, *off)?;
+        // Times of sealed records found by key are read with the record.
+        if !in_range(hit.time) {
+            continue;
+        }
+        // The words of an erased payload are still in the indexes written before the
+        // erasure, but not in one rebuilt after it: they match nothing, live or not.
+        if c.text && hit.erased {
+            continue;
+        }
+        if hits.len() == c.limit {
+            return Ok(true);
+        }
+        hits.push(hit);
+    }
+    Ok(false)
+}
+
+/// Where a sealed segment's records matching the query are (in no particular order).
+fn sealed_spots(c: &Compiled, s: &Sealed) -> Result<Vec<Spot>, SearchError> {
+    // Lookups carry each record's offset; a scan without a key reads the whole table.
+    let mut offsets: HashMap<u32, u64> = HashMap::new();
+    let locals = c.candidates(s.index.count as usize, |k| {
+        let found = s.index.lookup(k)?;
+        let locals = found.iter().map(|(l, _)| *l).collect();
+        offsets.extend(found);
+        Ok(locals)
+    })?;
+    if locals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seq = |l: u32| s.first_seq.saturating_add(u64::from(l));
+    if c.has_keys() {
+        return Ok(locals
+            .into_iter()
+            .filter_map(|l| Some((s.n, seq(l), None, *offsets.get(&l)?)))
+            .collect());
+    }
+    let (offsets, times) = s.index.positions()?;
+    Ok(locals
+        .into_iter()
+        .filter_map(|l| {
+            let i = l as usize;
+            Some((s.n, seq(l), Some(*times.get(i)?), *offsets.get(i)?))
+        })
+        .collect())
+}
+
 /// Reads records by segment and offset, decrypting payloads whose key still exists.
 struct RecordReader {
     dir: PathBuf,
-    open: Option<(u64, File)>,
+    /// Segment files opened for the current group of candidates.
+    open: HashMap<u64, File>,
     keys: Option<Keystore>,
 }
+
+/// Bytes asked for ahead of a record: its frame head and, for most records, all the rest.
+const RECORD_AHEAD: u64 = 4096;
 
 impl RecordReader {
     fn new(dir: &Path) -> RecordReader {
         RecordReader {
             dir: dir.to_path_buf(),
-            open: None,
+            open: HashMap::new(),
             keys: Keystore::open(&dir.join("keys")).ok(),
+        }
+    }
+
+    fn file(&mut self, n: u64) -> Result<&File, SearchError> {
+        use std::collections::hash_map::Entry;
+        match self.open.entry(n) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => {
+                let p = self.dir.join(segment_file(n));
+                let f =
+                    File::open(&p).map_err(|e| SearchError::Io(format!("{}: {e}", p.display())))?;
+                crate::readahead::scattered(&f);
+                Ok(v.insert(f))
+            }
+        }
+    }
+
+    /// Ask for the records at these places without waiting, so they are read together.
+    /// Files of an earlier group are closed first: one query keeps at most a group open.
+    fn prefetch(&mut self, places: impl Iterator<Item = (u64, u64)>) {
+        self.open.clear();
+        for (n, offset) in places {
+            // A file that cannot be opened is reported by the read that needs it.
+            if let Ok(f) = self.file(n) {
+                crate::readahead::will_need(f, offset, RECORD_AHEAD);
+            }
         }
     }
 
     fn read(&mut self, n: u64, offset: u64) -> Result<Hit, SearchError> {
         use std::os::unix::fs::FileExt;
-        if self.open.as_ref().is_none_or(|(m, _)| *m != n) {
-            let p = self.dir.join(segment_file(n));
-            let f = File::open(&p).map_err(|e| SearchError::Io(format!("{}: {e}", p.display())))?;
-            self.open = Some((n, f));
-        }
-        let Some((_, f)) = &self.open else {
-            return Err(SearchError::Io("segment not open".into()));
-        };
+        let f = self.file(n)?;
         let io = |e: std::io::Error| SearchError::Io(format!("segment {n} at byte {offset}: {e}"));
         let mut head = [0u8; crate::codec::FRAME_HEAD];
         f.read_exact_at(&mut head, offset).map_err(io)?;
