@@ -247,6 +247,12 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// Encode a record body: the header then the payload bytes.
 pub fn encode_record(h: &Header, payload: &[u8], out: &mut Vec<u8>) {
+    encode_record_head(h, payload.len(), out);
+    out.extend_from_slice(payload);
+}
+
+/// A record body up to its payload, which the caller appends next (`payload_len` bytes).
+pub fn encode_record_head(h: &Header, payload_len: usize, out: &mut Vec<u8>) {
     out.push(VERSION);
     out.extend_from_slice(&h.seq.to_le_bytes());
     out.extend_from_slice(&h.time.to_le_bytes());
@@ -256,8 +262,7 @@ pub fn encode_record(h: &Header, payload: &[u8], out: &mut Vec<u8>) {
     for s in [&h.uid, &h.session, &h.identity, &h.app, &h.action] {
         put_str(out, s);
     }
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
 }
 
 /// Decode a record body into its header and a borrow of its payload.

@@ -8,12 +8,12 @@
 
 use crate::codec::{
     FRAME_CHECKPOINT, FRAME_HEADER, FRAME_RECORD, FRAME_TOMBSTONE, FrameEnd, Frames, Hash, Header,
-    Kind, SegmentHeader, chain_hash, decode_record, encode_record, hex, put_frame, put_frame_with,
-    sha256,
+    Kind, SegmentHeader, chain_hash, decode_record, encode_record_head, hex, put_frame,
+    put_frame_with, sha256,
 };
 use crate::index::{MemIndex, SegmentIndex, keys_of};
 use crate::manifest::{Manifest, SegmentEntry, SegmentState};
-use crate::privacy::{Keystore, Privacy, seal};
+use crate::privacy::{Keystore, Privacy, seal_into};
 use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
 use crate::{merkle, now_ms};
 use std::collections::BTreeMap;
@@ -901,20 +901,26 @@ impl Writer {
         // Identity keys too: creating one can fail, and must not fail halfway.
         for r in &records {
             if self.encrypts(r) {
-                self.keystore.get_or_create(&r.identity)?;
+                self.keystore.sealer(&r.identity)?;
             }
         }
         let mut receipts = Vec::with_capacity(records.len());
         for r in records {
             let seq = self.next_seq;
-            let encrypt = self.encrypts(&r);
-            let mut payload = r.payload;
-            let mut flags = 0;
-            if encrypt {
-                let key = self.keystore.get_or_create(&r.identity)?;
-                seal(&key, seq, self.salt, &mut payload);
-                flags |= crate::codec::FLAG_ENCRYPTED;
-            }
+            let (salt, prev) = (self.salt, self.last_hash);
+            // The payload is sealed straight into the frame.
+            let sealer = if self.encrypts(&r) {
+                Some(self.keystore.sealer(&r.identity)?)
+            } else {
+                None
+            };
+            let (flags, payload_len) = match sealer {
+                Some(_) => (
+                    crate::codec::FLAG_ENCRYPTED,
+                    r.payload.len() + crate::privacy::SEAL_OVERHEAD,
+                ),
+                None => (0, r.payload.len()),
+            };
             let h = Header {
                 seq,
                 time: r.time,
@@ -928,13 +934,21 @@ impl Writer {
                 action: r.action,
             };
             let offset = self.active.bytes + self.buf.len() as u64;
-            let prev = self.last_hash;
+            let mut sealed = Ok(());
             let hash = put_frame_with(
                 &mut self.buf,
                 FRAME_RECORD,
-                |out| encode_record(&h, &payload, out),
+                |out| {
+                    encode_record_head(&h, payload_len, out);
+                    match sealer {
+                        Some(k) => sealed = seal_into(k, seq, salt, &r.payload, out),
+                        None => out.extend_from_slice(&r.payload),
+                    }
+                },
                 |body| chain_hash(&prev, body),
             );
+            // Unreachable below 64 GiB; a frame without its payload must not stay.
+            sealed.map_err(|_| LogError::Key(KeyError::Format(format!("sealing record {seq}"))))?;
             self.active
                 .index
                 .add(offset, h.time, &keys_of(&h, &r.word_keys));

@@ -148,7 +148,13 @@ fn pseudonymize_at(v: &mut Value, path: &[&str], key: &ring::hmac::Key, changed:
 pub struct Keystore {
     dir: PathBuf,
     cache: HashMap<String, [u8; 32]>,
+    /// Expanded sealing keys of the identities the writer saw last (at most
+    /// `MAX_SEALERS`): expanding an AES-GCM key costs about as much as sealing a payload.
+    sealers: HashMap<String, LessSafeKey>,
 }
+
+/// Most expanded sealing keys a key store keeps (about half a KiB each).
+const MAX_SEALERS: usize = 16 * 1024;
 
 impl Keystore {
     /// Open (creating) the key directory.
@@ -157,6 +163,7 @@ impl Keystore {
         Ok(Keystore {
             dir: dir.to_path_buf(),
             cache: HashMap::new(),
+            sealers: HashMap::new(),
         })
     }
 
@@ -175,6 +182,23 @@ impl Keystore {
         let key = unhex::<32>(&text)?;
         self.cache.insert(identity.to_string(), key);
         Some(key)
+    }
+
+    /// The identity's key expanded for sealing, created (durably) on first use.
+    pub fn sealer(&mut self, identity: &str) -> Result<&LessSafeKey, KeyError> {
+        if !self.sealers.contains_key(identity) {
+            let key = self.get_or_create(identity)?;
+            let k = UnboundKey::new(&AES_256_GCM, &key)
+                .map_err(|_| KeyError::Format(format!("payload key of {identity}")))?;
+            if self.sealers.len() >= MAX_SEALERS {
+                self.sealers.clear();
+            }
+            self.sealers
+                .insert(identity.to_string(), LessSafeKey::new(k));
+        }
+        self.sealers
+            .get(identity)
+            .ok_or_else(|| KeyError::Format(format!("payload key of {identity}")))
     }
 
     /// The identity's key, created (durably) on first use.
@@ -204,6 +228,7 @@ impl Keystore {
     /// Destroy the identity's key. Returns whether there was one.
     pub fn erase(&mut self, identity: &str) -> std::io::Result<bool> {
         self.cache.remove(identity);
+        self.sealers.remove(identity);
         match std::fs::remove_file(self.file(identity)) {
             Ok(()) => {
                 crate::log::sync_dir(&self.dir)?;
@@ -229,14 +254,49 @@ fn nonce(salt: [u8; 4], seq: u64) -> Nonce {
     Nonce::assume_unique_for_key(n)
 }
 
-/// Encrypt a payload for record `seq` (the sequence number is the nonce: unique in the log).
-pub fn seal(key: &[u8; 32], seq: u64, salt: [u8; 4], payload: &mut Vec<u8>) {
-    if let Ok(k) = UnboundKey::new(&AES_256_GCM, key) {
-        let k = LessSafeKey::new(k);
-        // Sealing only fails for inputs over 64 GiB.
-        let _ = k.seal_in_place_append_tag(nonce(salt, seq), Aad::from(seq.to_le_bytes()), payload);
-        payload.splice(0..0, salt);
+/// Append `plain` sealed for record `seq` to `out`: the salt, the ciphertext, the tag
+/// (`SEAL_OVERHEAD` bytes more than `plain`). On an error (inputs over 64 GiB) `out` is
+/// left as it was.
+pub fn seal_into(
+    key: &LessSafeKey,
+    seq: u64,
+    salt: [u8; 4],
+    plain: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ring::error::Unspecified> {
+    let start = out.len();
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(plain);
+    let sealed = match out.get_mut(start + salt.len()..) {
+        Some(text) => {
+            key.seal_in_place_separate_tag(nonce(salt, seq), Aad::from(seq.to_le_bytes()), text)
+        }
+        None => Err(ring::error::Unspecified),
+    };
+    match sealed {
+        Ok(tag) => {
+            out.extend_from_slice(tag.as_ref());
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
     }
+}
+
+/// Encrypt a payload for record `seq` in place (see [`seal_into`]).
+pub fn seal(
+    key: &[u8; 32],
+    seq: u64,
+    salt: [u8; 4],
+    payload: &mut Vec<u8>,
+) -> Result<(), ring::error::Unspecified> {
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key)?);
+    let mut out = Vec::with_capacity(payload.len() + SEAL_OVERHEAD);
+    seal_into(&k, seq, salt, payload, &mut out)?;
+    *payload = out;
+    Ok(())
 }
 
 /// Decrypt a payload sealed for record `seq`; `None` if the key does not open it.
@@ -329,7 +389,7 @@ mod tests {
     #[test]
     fn sealed_payloads_open_only_with_their_key_and_seq() {
         let mut buf = b"hello".to_vec();
-        seal(&[1; 32], 9, [7; 4], &mut buf);
+        seal(&[1; 32], 9, [7; 4], &mut buf).unwrap();
         assert_eq!(buf.len(), 5 + SEAL_OVERHEAD);
         assert!(!buf.windows(5).any(|w| w == b"hello"));
         assert_eq!(open(&[1; 32], 9, &buf).unwrap(), b"hello");
@@ -338,7 +398,7 @@ mod tests {
         assert!(open(&[1; 32], 9, &buf[..3]).is_none());
         // Another salt, another ciphertext for the same key, sequence number and text.
         let mut again = b"hello".to_vec();
-        seal(&[1; 32], 9, [8; 4], &mut again);
+        seal(&[1; 32], 9, [8; 4], &mut again).unwrap();
         assert_ne!(buf[4..], again[4..]);
         assert_eq!(open(&[1; 32], 9, &again).unwrap(), b"hello");
     }
@@ -354,5 +414,40 @@ mod tests {
         assert!(fresh.erase("idn-1").unwrap());
         assert!(!fresh.erase("idn-1").unwrap());
         assert_eq!(Keystore::open(dir.path()).unwrap().get("idn-1"), None);
+    }
+
+    #[test]
+    fn a_kept_sealer_seals_with_the_stored_key_and_goes_with_an_erasure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::open(dir.path()).unwrap();
+        let mut sealed = b"frame head|".to_vec();
+        seal_into(
+            ks.sealer("idn-2").unwrap(),
+            4,
+            [1; 4],
+            b"payload",
+            &mut sealed,
+        )
+        .unwrap();
+        let (head, rest) = sealed.split_at(11);
+        assert_eq!(head, b"frame head|");
+        assert_eq!(rest.len(), 7 + SEAL_OVERHEAD);
+        let key = ks.get("idn-2").unwrap();
+        assert_eq!(open(&key, 4, rest).unwrap(), b"payload");
+        assert!(ks.erase("idn-2").unwrap());
+        // A new key after the erasure: the old payload stays shut.
+        let mut again = Vec::new();
+        seal_into(
+            ks.sealer("idn-2").unwrap(),
+            5,
+            [1; 4],
+            b"payload",
+            &mut again,
+        )
+        .unwrap();
+        let fresh = ks.get("idn-2").unwrap();
+        assert_ne!(fresh, key);
+        assert!(open(&fresh, 4, rest).is_none());
+        assert_eq!(open(&fresh, 5, &again).unwrap(), b"payload");
     }
 }

@@ -458,12 +458,11 @@ fn run(
         .rev()
         .filter(|s| s.first_seq < c.before && s.max_time >= c.since && s.min_time <= c.until)
         .collect();
-    let mut group = 4;
     let mut rest = eligible.as_slice();
+    let (mut group, mut looked, mut found) = (4usize, 0usize, 0usize);
     while !more && !rest.is_empty() {
         let (now, later) = rest.split_at(group.min(rest.len()));
         rest = later;
-        group = (group * 4).min(256);
         if c.has_keys() {
             for s in now {
                 for k in c.all.iter().chain(&c.any) {
@@ -475,7 +474,14 @@ fn run(
         for s in now {
             spots.extend(sealed_spots(c, s)?);
         }
+        looked += now.len();
+        found += spots.len();
         more = take(&mut reader, c, spots, &mut hits)?;
+        // The next group: the segments that should hold what the page still needs at the
+        // rate seen so far, and a quarter more, so a page costs few rounds and few blocks
+        // read in vain.
+        let need = (c.limit + 1).saturating_sub(hits.len());
+        group = (need.saturating_mul(looked).saturating_mul(5) / 4 / found.max(1)).clamp(4, 256);
     }
     let next = if more {
         hits.last().map(|h| h.seq)
