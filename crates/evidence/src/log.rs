@@ -170,6 +170,9 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Slots of the per-kind latest-time array (kind codes are 1 to 5).
 const KIND_SLOTS: usize = 8;
 
+/// Bytes a batch buffers before writing them out (the rest of the batch follows).
+const FLUSH_BYTES: usize = 256 * 1024;
+
 /// The manifest's per-kind map of latest times.
 fn kinds_map(kinds: &[Option<i64>; KIND_SLOTS]) -> BTreeMap<String, i64> {
     kinds
@@ -879,10 +882,15 @@ impl Writer {
     /// Encode, encrypt, chain and write a batch (not yet synced).
     fn write(&mut self, records: Vec<NewRecord>) -> Result<Vec<Receipt>, LogError> {
         self.check()?;
+        let first = self.next_seq;
         let r = self.write_unchecked(records);
         // A refusal before anything was chained leaves the writer whole.
         match r {
-            Err(e @ (LogError::TooLarge(_) | LogError::Key(_))) if self.buf.is_empty() => Err(e),
+            Err(e @ (LogError::TooLarge(_) | LogError::Key(_)))
+                if self.next_seq == first && self.buf.is_empty() =>
+            {
+                Err(e)
+            }
             r => self.poison(r),
         }
     }
@@ -967,6 +975,9 @@ impl Writer {
             }
             if self.active.bytes + self.buf.len() as u64 >= self.cfg.segment_bytes {
                 self.rotate()?;
+            } else if self.buf.len() >= FLUSH_BYTES {
+                // A large batch goes to the file in pieces that stay in the CPU's cache.
+                self.flush()?;
             }
         }
         if self
@@ -1018,6 +1029,7 @@ impl Writer {
     }
 
     /// Write buffered frames to the active segment.
+    /// Write what is buffered to the active segment (synced later, by `sync_to`).
     fn flush(&mut self) -> Result<(), LogError> {
         if self.buf.is_empty() {
             return Ok(());

@@ -3,12 +3,14 @@
 //! encrypted with a key of their identity, so erasing that key makes them unreadable while
 //! the chain, which hashes the ciphertext, still verifies (crypto-shredding).
 
-use crate::codec::{hex, sha256, unhex};
+use crate::codec::{hex, key_hash, sha256, unhex};
+use crate::index::{KeyHasher, field};
 use crate::sign::{KeyError, random32, write_secret};
 use midwatch_model::secret::looks_like_secret;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 
 /// How payloads are cleaned before they enter the log.
@@ -150,7 +152,8 @@ pub struct Keystore {
     cache: HashMap<String, [u8; 32]>,
     /// Expanded sealing keys of the identities the writer saw last (at most
     /// `MAX_SEALERS`): expanding an AES-GCM key costs about as much as sealing a payload.
-    sealers: HashMap<String, LessSafeKey>,
+    /// Keyed by the identity's index key (a cheap, well-mixed hash), the name kept to check.
+    sealers: HashMap<u64, (String, LessSafeKey), BuildHasherDefault<KeyHasher>>,
 }
 
 /// Most expanded sealing keys a key store keeps (about half a KiB each).
@@ -163,7 +166,7 @@ impl Keystore {
         Ok(Keystore {
             dir: dir.to_path_buf(),
             cache: HashMap::new(),
-            sealers: HashMap::new(),
+            sealers: HashMap::default(),
         })
     }
 
@@ -186,19 +189,26 @@ impl Keystore {
 
     /// The identity's key expanded for sealing, created (durably) on first use.
     pub fn sealer(&mut self, identity: &str) -> Result<&LessSafeKey, KeyError> {
-        if !self.sealers.contains_key(identity) {
+        let h = key_hash(field::IDENTITY, identity);
+        if self
+            .sealers
+            .get(&h)
+            .is_none_or(|(name, _)| name != identity)
+        {
             let key = self.get_or_create(identity)?;
             let k = UnboundKey::new(&AES_256_GCM, &key)
                 .map_err(|_| KeyError::Format(format!("payload key of {identity}")))?;
             if self.sealers.len() >= MAX_SEALERS {
                 self.sealers.clear();
             }
+            // Two names with one hash share the slot: the later one replaces the other.
             self.sealers
-                .insert(identity.to_string(), LessSafeKey::new(k));
+                .insert(h, (identity.to_string(), LessSafeKey::new(k)));
         }
-        self.sealers
-            .get(identity)
-            .ok_or_else(|| KeyError::Format(format!("payload key of {identity}")))
+        match self.sealers.get(&h) {
+            Some((_, k)) => Ok(k),
+            None => Err(KeyError::Format(format!("payload key of {identity}"))),
+        }
     }
 
     /// The identity's key, created (durably) on first use.
@@ -228,7 +238,7 @@ impl Keystore {
     /// Destroy the identity's key. Returns whether there was one.
     pub fn erase(&mut self, identity: &str) -> std::io::Result<bool> {
         self.cache.remove(identity);
-        self.sealers.remove(identity);
+        self.sealers.remove(&key_hash(field::IDENTITY, identity));
         match std::fs::remove_file(self.file(identity)) {
             Ok(()) => {
                 crate::log::sync_dir(&self.dir)?;
