@@ -143,6 +143,19 @@ impl Hasher for KeyHasher {
 }
 
 impl MemIndex {
+    /// An empty index with room for as many records and keys as this one holds, for the
+    /// next segment: the map is not rehashed over and over as it fills.
+    pub fn sized_like(&self) -> MemIndex {
+        let mut postings = HashMap::default();
+        postings.reserve(self.postings.len());
+        MemIndex {
+            offsets: Vec::with_capacity(self.offsets.len()),
+            times: Vec::with_capacity(self.times.len()),
+            postings,
+            entries: 0,
+        }
+    }
+
     /// Add record `local` (the next one) with its keys.
     pub fn add(&mut self, offset: u64, time: i64, keys: &[u64]) {
         let local = self.offsets.len() as u32;

@@ -1144,7 +1144,7 @@ impl Writer {
             first_seq: self.next_seq,
             prev_hash: self.last_hash,
             prev_checkpoint: self.last_cp,
-            index: MemIndex::default(),
+            index: self.active.index.sized_like(),
             min_time: i64::MAX,
             max_time: i64::MIN,
             kinds: [None; KIND_SLOTS],

@@ -153,7 +153,7 @@ pub struct Keystore {
     /// Expanded sealing keys of the identities the writer saw last (at most
     /// `MAX_SEALERS`): expanding an AES-GCM key costs about as much as sealing a payload.
     /// Keyed by the identity's index key (a cheap, well-mixed hash), the name kept to check.
-    sealers: HashMap<u64, (String, LessSafeKey), BuildHasherDefault<KeyHasher>>,
+    sealers: HashMap<u64, (String, Box<LessSafeKey>), BuildHasherDefault<KeyHasher>>,
 }
 
 /// Most expanded sealing keys a key store keeps (about half a KiB each).
@@ -203,7 +203,7 @@ impl Keystore {
             }
             // Two names with one hash share the slot: the later one replaces the other.
             self.sealers
-                .insert(h, (identity.to_string(), LessSafeKey::new(k)));
+                .insert(h, (identity.to_string(), Box::new(LessSafeKey::new(k))));
         }
         match self.sealers.get(&h) {
             Some((_, k)) => Ok(k),
