@@ -447,7 +447,9 @@ fn run(
 ) -> Result<Page, SearchError> {
     let mut reader = RecordReader::new(dir);
     let mut hits = Vec::new();
-    let mut more = take(&mut reader, c, active, &mut hits)?;
+    let active = candidates_in_order(c, active);
+    reader.prefetch(active.iter().take(c.limit + 1));
+    let mut more = take(&mut reader, c, &active, &mut hits)?;
     // Once the page is full, older segments are still looked at until one holds a match, so
     // that a last page has no cursor. Segments are taken newest first in growing groups:
     // the index blocks of a group, then the records it points to, are asked of the disk
@@ -470,13 +472,20 @@ fn run(
                 }
             }
         }
+        // Each segment's records are asked for as soon as its index answers, so record
+        // reads of the first segments overlap index reads of the later ones.
+        reader.close_files();
         let mut spots = Vec::new();
+        let need = (c.limit + 1).saturating_sub(hits.len());
         for s in now {
-            spots.extend(sealed_spots(c, s)?);
+            let mine = candidates_in_order(c, sealed_spots(c, s)?);
+            reader.prefetch(mine.iter().take(need.saturating_sub(spots.len())));
+            spots.extend(mine);
         }
         looked += now.len();
         found += spots.len();
-        more = take(&mut reader, c, spots, &mut hits)?;
+        // Segments come newest first, each one's records in order: so are all of them.
+        more = take(&mut reader, c, &spots, &mut hits)?;
         // The next group: the segments that should hold what the page still needs at the
         // rate seen so far, and a quarter more, so a page costs few rounds and few blocks
         // read in vain.
@@ -491,21 +500,25 @@ fn run(
     Ok(Page { hits, next })
 }
 
-/// Read candidate records newest first into the page. True once a match beyond the page's
-/// limit is seen (there is a next page).
-fn take(
-    reader: &mut RecordReader,
-    c: &Compiled,
-    mut spots: Vec<Spot>,
-    hits: &mut Vec<Hit>,
-) -> Result<bool, SearchError> {
+/// Candidates the query's cursor and time range admit (as far as the index knows a record's
+/// time), newest first.
+fn candidates_in_order(c: &Compiled, mut spots: Vec<Spot>) -> Vec<Spot> {
     let in_range = |t: i64| t >= c.since && t <= c.until;
     spots.retain(|(_, seq, t, _)| *seq < c.before && t.is_none_or(in_range));
     spots.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
-    // The records the page can still take, and the one that tells whether there is more.
-    let need = (c.limit + 1).saturating_sub(hits.len());
-    reader.prefetch(spots.iter().take(need).map(|(n, _, _, off)| (*n, *off)));
-    for (n, _, _, off) in &spots {
+    spots
+}
+
+/// Read candidates (in order, newest first) into the page. True once a match beyond the
+/// page's limit is seen (there is a next page).
+fn take(
+    reader: &mut RecordReader,
+    c: &Compiled,
+    spots: &[Spot],
+    hits: &mut Vec<Hit>,
+) -> Result<bool, SearchError> {
+    let in_range = |t: i64| t >= c.since && t <= c.until;
+    for (n, _, _, off) in spots {
         let hit = reader.read(*n, *off)?;
         // Times of sealed records found by key are read with the record.
         if !in_range(hit.time) {
@@ -588,11 +601,14 @@ impl RecordReader {
         }
     }
 
-    /// Ask for the records at these places without waiting, so they are read together.
-    /// Files of an earlier group are closed first: one query keeps at most a group open.
-    fn prefetch(&mut self, places: impl Iterator<Item = (u64, u64)>) {
+    /// Close the segment files opened so far: a query keeps at most a group's open.
+    fn close_files(&mut self) {
         self.open.clear();
-        for (n, offset) in places {
+    }
+
+    /// Ask for the records at these places without waiting, so they are read together.
+    fn prefetch<'a>(&mut self, spots: impl Iterator<Item = &'a Spot>) {
+        for &(n, _, _, offset) in spots {
             // A file that cannot be opened is reported by the read that needs it.
             if let Ok(f) = self.file(n) {
                 crate::readahead::will_need(f, offset, RECORD_AHEAD);
