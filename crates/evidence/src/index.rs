@@ -202,8 +202,17 @@ impl MemIndex {
     /// SHA-256 of all of it. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
-        // Sort the keys, not the entries: each key's records are already in order.
-        let mut keys: Vec<(u64, &Postings)> = self.postings.iter().map(|(k, p)| (*k, p)).collect();
+        // Sort the keys, not the entries: each key's records are already in order. A lone
+        // record is copied out of the map as it is walked, so the sorted walk below does
+        // not go back to the map at random.
+        let mut keys: Vec<(u64, Result<u32, &[u32]>)> = self
+            .postings
+            .iter()
+            .map(|(k, p)| match p {
+                Postings::One(l) => (*k, Ok(*l)),
+                Postings::Many(v) => (*k, Err(v.as_slice())),
+            })
+            .collect();
         keys.sort_unstable_by_key(|(k, _)| *k);
         let count = self.entries;
         let mut bloom = Bloom::new(keys.len());
@@ -224,7 +233,11 @@ impl MemIndex {
         let mut n = 0usize;
         for (k, postings) in &keys {
             bloom.insert(*k);
-            for l in postings.as_slice() {
+            let locals = match postings {
+                Ok(l) => std::slice::from_ref(l),
+                Err(v) => v,
+            };
+            for l in locals {
                 if n.is_multiple_of(FENCE) {
                     fences.push(*k);
                 }
