@@ -158,10 +158,31 @@ impl MemIndex {
 
     /// Add record `local` (the next one) with its keys.
     pub fn add(&mut self, offset: u64, time: i64, keys: &[u64]) {
+        self.add_parts(offset, time, &[keys]);
+    }
+
+    /// Add a record with the keys of its header fields and its payload's word keys,
+    /// without gathering them into a list of their own.
+    pub fn add_record(
+        &mut self,
+        offset: u64,
+        time: i64,
+        h: &crate::codec::Header,
+        word_keys: &[u64],
+    ) {
+        let (head, n) = header_keys(h);
+        self.add_parts(
+            offset,
+            time,
+            &[head.get(..n).unwrap_or_default(), word_keys],
+        );
+    }
+
+    fn add_parts(&mut self, offset: u64, time: i64, parts: &[&[u64]]) {
         let local = self.offsets.len() as u32;
         self.offsets.push(offset);
         self.times.push(time);
-        for k in keys {
+        for k in parts.iter().copied().flatten() {
             match self.postings.entry(*k) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     if e.get_mut().push(local) {
@@ -518,9 +539,16 @@ fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
     }
 }
 
-/// The index keys of a record.
-pub fn keys_of(h: &crate::codec::Header, word_keys: &[u64]) -> Vec<u64> {
-    let mut keys = Vec::with_capacity(8 + word_keys.len());
+/// The index keys of a record's header fields: the first `n` of the array.
+fn header_keys(h: &crate::codec::Header) -> ([u64; 7], usize) {
+    let mut keys = [0u64; 7];
+    let mut n = 0;
+    let mut put = |k: u64| {
+        if let Some(slot) = keys.get_mut(n) {
+            *slot = k;
+            n += 1;
+        }
+    };
     for (f, v) in [
         (field::SESSION, h.session.as_str()),
         (field::IDENTITY, h.identity.as_str()),
@@ -529,15 +557,14 @@ pub fn keys_of(h: &crate::codec::Header, word_keys: &[u64]) -> Vec<u64> {
         (field::UID, h.uid.as_str()),
     ] {
         if !v.is_empty() {
-            keys.push(key_hash(f, v));
+            put(key_hash(f, v));
         }
     }
     if h.class_uid != 0 {
-        keys.push(key_hash_num(field::CLASS, u64::from(h.class_uid)));
+        put(key_hash_num(field::CLASS, u64::from(h.class_uid)));
     }
-    keys.push(key_hash_num(field::KIND, u64::from(h.kind)));
-    keys.extend_from_slice(word_keys);
-    keys
+    put(key_hash_num(field::KIND, u64::from(h.kind)));
+    (keys, n)
 }
 
 /// Intersect ascending lists.

@@ -11,7 +11,7 @@ use crate::codec::{
     Kind, SegmentHeader, chain_hash, decode_record, encode_record_head, hex, put_frame,
     put_frame_with, sha256,
 };
-use crate::index::{MemIndex, SegmentIndex, keys_of};
+use crate::index::{MemIndex, SegmentIndex};
 use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal_into};
 use crate::sign::{Checkpoint, KeyError, Signer, Tombstone};
@@ -959,7 +959,7 @@ impl Writer {
             sealed.map_err(|_| LogError::Key(KeyError::Format(format!("sealing record {seq}"))))?;
             self.active
                 .index
-                .add(offset, h.time, &keys_of(&h, &r.word_keys));
+                .add_record(offset, h.time, &h, &r.word_keys);
             self.active.min_time = self.active.min_time.min(h.time);
             self.active.max_time = self.active.max_time.max(h.time);
             if let Some(latest) = self.active.kinds.get_mut(usize::from(h.kind)) {
@@ -1194,7 +1194,7 @@ pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
             {
                 crate::search::payload_word_keys(&plain, &mut words);
             }
-            m.add(f.offset, h.time, &keys_of(&h, &words));
+            m.add_record(f.offset, h.time, &h, &words);
         }
     }
     m
