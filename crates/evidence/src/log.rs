@@ -228,6 +228,11 @@ pub(crate) struct Writer {
     anchor: Option<File>,
     /// Checkpoints not yet published, each with the number of the write that holds it.
     unanchored: Vec<(u64, Checkpoint)>,
+    /// The last record known synced: live search shows nothing after it, so it never
+    /// shows a record a crash could still take back.
+    durable_seq: u64,
+    /// Writes not yet known synced, each with the last record it holds.
+    undurable: std::collections::VecDeque<(u64, u64)>,
     /// Set when a write, sync or seal failed: what is in memory may no longer match the
     /// files, so the writer refuses everything until the log is opened again (recovery cuts
     /// whatever a failed write left).
@@ -850,6 +855,9 @@ impl Writer {
             last_cp,
             anchor,
             unanchored: Vec::new(),
+            // What recovery found is on disk.
+            durable_seq: next_seq.saturating_sub(1),
+            undurable: std::collections::VecDeque::new(),
             failed: None,
             salt: {
                 let [a, b, c, d, ..] = crate::sign::random32()?;
@@ -1042,6 +1050,8 @@ impl Writer {
         }
         f.write_all(&self.buf).map_err(io_err(&self.active.path))?;
         self.writes += 1;
+        self.undurable
+            .push_back((self.writes, self.next_seq.saturating_sub(1)));
         self.active.bytes += self.buf.len() as u64;
         self.buf.clear();
         if self.cfg.failpoint == Some(Failpoint::BeforeSync) {
@@ -1054,6 +1064,13 @@ impl Writer {
     /// never names a checkpoint the log could still lose in a crash: only those in the first
     /// `synced` writes are durable, and one written while the sync ran waits for the next.
     fn after_sync(&mut self, synced: u64) {
+        while let Some(&(w, seq)) = self.undurable.front() {
+            if w > synced {
+                break;
+            }
+            self.durable_seq = self.durable_seq.max(seq);
+            self.undurable.pop_front();
+        }
         if self.unanchored.first().is_none_or(|(w, _)| *w > synced) {
             return;
         }
@@ -1091,6 +1108,9 @@ impl Writer {
             .file
             .sync_data()
             .map_err(io_err(&self.active.path))?;
+        // Every write so far went to this file or to one synced when it was sealed.
+        self.durable_seq = self.next_seq.saturating_sub(1);
+        self.undurable.clear();
         let n = self.active.n;
         let idx = self.dir.join(index_file(n));
         self.active
@@ -1152,13 +1172,14 @@ impl Writer {
         Ok(())
     }
 
-    /// The active segment: number, first seq, and its in-memory index.
-    pub(crate) fn active_view(&self) -> (u64, u64, &MemIndex, &Path) {
+    /// The active segment: number, first seq, its in-memory index, and the last record
+    /// known synced.
+    pub(crate) fn active_view(&self) -> (u64, u64, &MemIndex, u64) {
         (
             self.active.n,
             self.active.first_seq,
             &self.active.index,
-            &self.active.path,
+            self.durable_seq,
         )
     }
 }
@@ -1244,5 +1265,44 @@ mod tests {
         w.after_sync(all);
         assert_eq!(*lock(&seen), [2, 4]);
         assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn live_search_shows_only_records_known_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(
+            &dir.path().join("log"),
+            Signer::from_seed(&[5; 32]),
+            Config::default(),
+        )
+        .unwrap();
+        log.append(vec![rec(0), rec(1)]).unwrap();
+        let seqs = |log: &Log| -> Vec<u64> {
+            let q = crate::Query::default();
+            log.search(&q).unwrap().hits.iter().map(|h| h.seq).collect()
+        };
+        assert_eq!(seqs(&log), [2, 1]);
+        // Written to the file, not yet synced: a crash could still take it back.
+        let (written, synced) = {
+            let mut w = lock(&log.shared.writer);
+            let before = w.writes;
+            w.write(vec![rec(2)]).unwrap();
+            (w.writes, before)
+        };
+        assert_eq!(seqs(&log), [2, 1]);
+        lock(&log.shared.writer).after_sync(synced);
+        assert_eq!(seqs(&log), [2, 1]);
+        lock(&log.shared.writer).after_sync(written);
+        assert_eq!(seqs(&log), [3, 2, 1]);
+        // Reopened, what is on disk is what recovery found.
+        log.close().unwrap();
+        drop(log);
+        let log = Log::open(
+            &dir.path().join("log"),
+            Signer::from_seed(&[5; 32]),
+            Config::default(),
+        )
+        .unwrap();
+        assert_eq!(seqs(&log), [3, 2, 1]);
     }
 }

@@ -702,8 +702,10 @@ impl Log {
                 .writer
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (n, first, m, _) = w.active_view();
-            let active = active_spots(c, n, first, m)?;
+            let (n, first, m, durable) = w.active_view();
+            let mut active = active_spots(c, n, first, m)?;
+            // Written but not yet synced: not evidence until acknowledged.
+            active.retain(|(_, seq, _, _)| *seq <= durable);
             let sealed: Vec<Sealed> = w
                 .manifest
                 .segments
