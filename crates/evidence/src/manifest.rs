@@ -120,7 +120,7 @@ impl SegmentEntry {
 }
 
 /// Why a manifest cannot be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     /// No manifest: not a log (or a new one).
     #[error("no evidence log here (no MANIFEST)")]
@@ -180,18 +180,24 @@ impl Manifest {
 
     /// Read the manifest of `dir`.
     pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
-        let path = dir.join(MANIFEST);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ManifestError::Missing);
-            }
-            Err(e) => return Err(ManifestError::Unreadable(e.to_string())),
-        };
+        Manifest::parse(&Manifest::read(dir)?)
+    }
+
+    /// The manifest file's bytes.
+    pub fn read(dir: &Path) -> Result<Vec<u8>, ManifestError> {
+        match std::fs::read(dir.join(MANIFEST)) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ManifestError::Missing),
+            Err(e) => Err(ManifestError::Unreadable(e.to_string())),
+        }
+    }
+
+    /// A manifest from its file's bytes, which must be in the writer's canonical form.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let m: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| ManifestError::Unreadable(e.to_string()))?;
         // One spelling: the file must be exactly what the writer writes for these values.
-        if serde_json::to_vec_pretty(&m).ok().as_deref() != Some(bytes.as_slice()) {
+        if serde_json::to_vec_pretty(&m).ok().as_deref() != Some(bytes) {
             return Err(ManifestError::Unreadable(
                 "not in the writer's canonical form (edited)".into(),
             ));

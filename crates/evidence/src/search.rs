@@ -519,7 +519,12 @@ fn take(
 ) -> Result<bool, SearchError> {
     let in_range = |t: i64| t >= c.since && t <= c.until;
     for (n, _, _, off) in spots {
-        let hit = reader.read(*n, *off)?;
+        let hit = match reader.read(*n, *off) {
+            Ok(hit) => hit,
+            // Retention removed the segment after the query began: its records expired.
+            Err(_) if reader.expired(*n) => continue,
+            Err(e) => return Err(e),
+        };
         // Times of sealed records found by key are read with the record.
         if !in_range(hit.time) {
             continue;
@@ -599,6 +604,15 @@ impl RecordReader {
                 Ok(v.insert(f))
             }
         }
+    }
+
+    /// Whether segment `n` has been removed by retention (the manifest says so now).
+    fn expired(&self, n: u64) -> bool {
+        Manifest::load(&self.dir).is_ok_and(|m| {
+            m.segments
+                .iter()
+                .any(|s| s.segment == n && s.state == SegmentState::Removed)
+        })
     }
 
     /// Close the segment files opened so far: a query keeps at most a group's open.

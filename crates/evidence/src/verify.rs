@@ -435,7 +435,34 @@ pub fn verify_segment_bytes(bytes: &[u8], first_seq: u64, pk: &[u8; 32]) -> (u64
 
 /// Verify the log in `dir`.
 pub fn verify_dir(dir: &Path, opts: &Options) -> Report {
-    let m = match Manifest::load(dir) {
+    // A writer beside the check may seal segments or remove expired ones (retention) while
+    // it runs: a check that fails under a manifest that has changed since is made again
+    // against the new one (a few times at most), so a log being written is not called
+    // tampered for what its writer did meanwhile.
+    let mut seen = Manifest::read(dir);
+    let mut report = verify_as_of(dir, opts, seen.clone());
+    for _ in 0..3 {
+        if report.status == Status::Intact {
+            break;
+        }
+        let now = Manifest::read(dir);
+        if now == seen {
+            break;
+        }
+        seen = now;
+        report = verify_as_of(dir, opts, seen.clone());
+    }
+    report
+}
+
+/// Check a log directory against the manifest file's bytes as read at one moment (what
+/// [`verify_dir`] does with the manifest it reads first, and again if it changed).
+pub fn verify_as_of(
+    dir: &Path,
+    opts: &Options,
+    manifest: Result<Vec<u8>, ManifestError>,
+) -> Report {
+    let m = match manifest.and_then(|b| Manifest::parse(&b)) {
         Ok(m) => m,
         Err(ManifestError::Missing) => {
             let has_segments = std::fs::read_dir(dir).is_ok_and(|rd| {

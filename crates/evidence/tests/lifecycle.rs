@@ -897,9 +897,15 @@ fn retention_removes_only_expired_sealed_segments_behind_tombstones() {
     let keep = BTreeMap::from([(Kind::Event, 30 * DAY)]);
     assert!(log.retain(old + DAY, &keep).unwrap().is_empty());
 
+    let before = Manifest::read(dir);
+    let snap_before = Snapshot::open(dir).unwrap();
     let tombstones = log.retain(now, &keep).unwrap();
     let removed: BTreeSet<u64> = tombstones.iter().map(|t| t.segment).collect();
     assert_eq!(removed, expect_removed);
+    // A check that began before the removal finds a segment gone; checking again against
+    // the manifest as it is now finds the log intact (what `verify_dir` does).
+    let stale = midwatch_evidence::verify::verify_as_of(dir, &Default::default(), before);
+    assert_eq!(stale.status, Status::Tampered, "{stale:?}");
     for t in &tombstones {
         assert!(t.reason.contains("event=30d"), "{}", t.reason);
         assert_eq!(t.time, now);
@@ -918,6 +924,16 @@ fn retention_removes_only_expired_sealed_segments_behind_tombstones() {
     assert_eq!(r.last_seq, 400);
     let gone: BTreeSet<u64> = removed.iter().flat_map(|s| segs[s].clone()).collect();
     assert_eq!(r.records, 400 - gone.len() as u64);
+    // A reader opened before the removal answers without the expired records.
+    let left = all_hits(
+        &|q| snap_before.search(q),
+        &Query {
+            limit: Some(1000),
+            ..Query::default()
+        },
+    );
+    let want: Vec<u64> = (1..=400).rev().filter(|s| !gone.contains(s)).collect();
+    assert_eq!(seqs(&left), want);
 
     let check = |log: &Log, what: &str| {
         let left = all_hits(
