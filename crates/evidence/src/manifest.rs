@@ -195,7 +195,7 @@ impl Manifest {
     /// A manifest from its file's bytes, which must be in the writer's canonical form.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let m: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| ManifestError::Unreadable(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Unreadable(e.to_string()))?;
         // One spelling: the file must be exactly what the writer writes for these values.
         if serde_json::to_vec_pretty(&m).ok().as_deref() != Some(bytes) {
             return Err(ManifestError::Unreadable(
