@@ -4,9 +4,7 @@
 //! 64th key stay in memory. A lookup reads one small block per segment that may hold the key,
 //! so its cost grows with the segments a session spans, not with the size of the log.
 
-use crate::codec::{
-    DecodeError, Hash, Reader, key_hash, key_hash_ascii_lower, key_hash_num, sha256,
-};
+use crate::codec::{DecodeError, Hash, Reader, key_hash, key_hash_ascii_lower, key_hash_num};
 use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -37,7 +35,11 @@ const FENCE: usize = 64;
 /// Bytes of one entry in an index file.
 const ENTRY: usize = 16;
 /// Magic at the start of an index file.
-const MAGIC: &[u8; 8] = b"MWIDX02\0";
+const MAGIC: &[u8; 8] = b"MWIDX03\0";
+/// Bytes of an index file's checksum (CRC-32 of everything before it). The file is derived
+/// from its segment, which the chain and the checkpoints protect: the checksum only tells
+/// damage, after which the file is rebuilt from the segment.
+const CHECKSUM: usize = 4;
 
 /// Words of free text: lowercase runs of letters and digits, 2 to 64 bytes, at most 48 per
 /// record.
@@ -220,7 +222,7 @@ impl MemIndex {
     /// Layout: header (magic, segment, first seq, records, entries, Bloom words, fences),
     /// record offsets, record times, entries `(key u64, record u32, offset u32)` sorted by
     /// key then record, the Bloom filter, the fence keys (every 64th entry's), and the
-    /// SHA-256 of all of it. Opening reads only the header, filter and fences.
+    /// CRC-32 of all of it. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
         // Sort the keys, not the entries: each key's records are already in order. A lone
@@ -238,7 +240,7 @@ impl MemIndex {
         let count = self.entries;
         let mut bloom = Bloom::new(keys.len());
         let mut fences = Vec::with_capacity(count / FENCE + 1);
-        let mut out = Vec::with_capacity(HEADER + self.len() * 16 + count * ENTRY + 32);
+        let mut out = Vec::with_capacity(HEADER + self.len() * 16 + count * ENTRY + CHECKSUM);
         out.extend_from_slice(MAGIC);
         for v in [segment, first_seq, self.len() as u64, count as u64] {
             out.extend_from_slice(&v.to_le_bytes());
@@ -284,8 +286,8 @@ impl MemIndex {
                 .concat(),
             );
         }
-        let digest = sha256(&out);
-        out.extend_from_slice(&digest);
+        let sum = crc32fast::hash(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
         let tmp = path.with_extension("idx.tmp");
         let mut f = File::create(&tmp)?;
         f.write_all(&out)?;
@@ -395,7 +397,10 @@ impl SegmentIndex {
             .checked_add(fence_count)
             .and_then(|w| w.checked_mul(8))
             .ok_or_else(damaged)?;
-        if bloom_at.checked_add(tail).and_then(|t| t.checked_add(32)) != Some(size)
+        if bloom_at
+            .checked_add(tail)
+            .and_then(|t| t.checked_add(CHECKSUM as u64))
+            != Some(size)
             || bloom_words == 0
             || fence_count != entries.div_ceil(FENCE as u64)
         {
@@ -425,16 +430,16 @@ impl SegmentIndex {
         })
     }
 
-    /// Check an index file whole against its digest.
+    /// Check an index file whole against its checksum.
     pub fn check(path: &Path) -> Result<(), IndexError> {
         let bytes = std::fs::read(path)?;
         let body_len = bytes
             .len()
-            .checked_sub(32)
+            .checked_sub(CHECKSUM)
             .ok_or_else(|| IndexError::Damaged("too short".into()))?;
-        let (body, digest) = bytes.split_at(body_len);
-        if sha256(body).as_slice() != digest {
-            return Err(IndexError::Damaged("digest mismatch".into()));
+        let (body, sum) = bytes.split_at(body_len);
+        if crc32fast::hash(body).to_le_bytes().as_slice() != sum {
+            return Err(IndexError::Damaged("checksum mismatch".into()));
         }
         Ok(())
     }

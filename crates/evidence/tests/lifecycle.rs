@@ -492,6 +492,30 @@ fn live_and_offline_search_agree_across_a_reopen() {
     }
     let log = Log::open(dir, signer(), small()).unwrap();
     compare(&log, "reopened");
+    drop(log);
+    // Index files are derived: a damaged one is a warning of verification, and one deleted
+    // or of an older format is rebuilt from its segment when the log opens.
+    let idx = |s: u64| dir.join(midwatch_evidence::log::index_file(s));
+    let mut damaged = std::fs::read(idx(2)).unwrap();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x40;
+    std::fs::write(idx(2), &damaged).unwrap();
+    let r = intact(dir);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("seg-00000002.idx") && w.contains("checksum")),
+        "{:?}",
+        r.warnings
+    );
+    std::fs::remove_file(idx(2)).unwrap();
+    let mut older = std::fs::read(idx(3)).unwrap();
+    older[..8].copy_from_slice(b"MWIDX02\0");
+    std::fs::write(idx(3), &older).unwrap();
+    let log = Log::open(dir, signer(), small()).unwrap();
+    assert!(intact(dir).warnings.is_empty());
+    assert_eq!(&std::fs::read(idx(3)).unwrap()[..8], b"MWIDX03\0");
+    compare(&log, "rebuilt");
     // A word that only a record of the active segment has.
     let last = n - 1;
     let page = log
