@@ -161,9 +161,18 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         }
         return out;
     }
+    // One event per line is the common case: room for them all up front spares the
+    // vectors' regrowth (and the copying of every event so far at each step).
+    let lines = memchr::memchr_iter(b'\n', body).count().saturating_add(1);
+    let expected = match limits.max_records {
+        0 => lines,
+        max => lines.min(max),
+    };
+    out.events.reserve(expected);
+    out.raw.reserve(expected);
     let mut offset = 0u64;
     let mut records = 0usize;
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+    for (i, line) in lines_of(body).enumerate() {
         let ctx = RecordCtx {
             line: u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1),
             offset,
@@ -184,6 +193,19 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     out
 }
 
+/// The `\n`-separated lines of `body`, as `body.split(|b| *b == b'\n')` gives them (the
+/// last one may be empty), found with a vectorized byte search.
+fn lines_of(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0usize;
+    memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .map(move |end| {
+            let line = body.get(start..end).unwrap_or_default();
+            start = end.saturating_add(1);
+            line
+        })
+}
+
 /// True when `body` is one JSON object spread over several lines rather than NDJSON: its
 /// first line is not a JSON value by itself, and the whole body is exactly one.
 fn is_single_document(body: &[u8]) -> bool {
@@ -194,7 +216,9 @@ fn is_single_document(body: &[u8]) -> bool {
     if rest.first() != Some(&b'{') {
         return false;
     }
-    let first_line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
+    let first_line = memchr::memchr(b'\n', rest)
+        .and_then(|i| rest.get(..i))
+        .unwrap_or(rest);
     if first_line.len() == rest.len()
         || serde_json::from_slice::<serde::de::IgnoredAny>(first_line).is_ok()
     {
@@ -386,6 +410,22 @@ mod tests {
             raw.offset,
             Some(u64::try_from(GOOD.len()).unwrap() + 1 + 9 + 1)
         );
+    }
+
+    #[test]
+    fn lines_split_like_the_slice_split() {
+        for body in [
+            &b""[..],
+            b"\n",
+            b"\n\n",
+            b"a",
+            b"a\n",
+            b"a\nb",
+            b"\na\r\n\nbc\n",
+        ] {
+            let want: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
+            assert_eq!(lines_of(body).collect::<Vec<_>>(), want, "{body:?}");
+        }
     }
 
     #[test]
