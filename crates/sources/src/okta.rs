@@ -63,11 +63,13 @@
 //!
 //! Vendor quirks handled: `"null"` and `"unknown"` strings for absent values, `null` or
 //! wrongly-typed objects anywhere (read as absent, never a rejection), numbers as strings,
-//! JSON-in-a-string security data, `\u0026`-style escapes (strings are borrowed from the
-//! record unless they contain escapes), impossible dates such as `2017-09-31`.
+//! JSON-in-a-string security data, `\u0026`-style escapes, impossible dates such as
+//! `2017-09-31`.
 //!
-//! The hot path reads the record into borrowed typed structs (no `serde_json::Value`) and
-//! allocates only what the event keeps.
+//! The hot path parses the record with a SIMD JSON parser into a tape, reads the fields it
+//! needs from there into borrowed typed structs (no `serde_json::Value`, no recursion into
+//! fields it does not read) and allocates only what the event keeps. A record that is not
+//! JSON, or not UTF-8, is rejected with serde_json's description of the fault.
 
 use crate::{ParseError, Parsed, RecordCtx, Source, derived_uid};
 use midwatch_model::event::{
@@ -76,10 +78,9 @@ use midwatch_model::event::{
 };
 use midwatch_model::hash::token_fingerprint;
 use midwatch_model::{ClassUid, Event, IdentityKind, StatusId};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use simd_json::{Buffers, Node, StaticNode};
 use std::borrow::Cow;
-use std::fmt;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 
 /// The Okta System Log source.
@@ -94,23 +95,192 @@ impl Source for Okta {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        let record: Record<'_> = serde_json::from_slice(raw).map_err(json_error)?;
-        Ok(Parsed::Events(vec![to_event(record, raw)?]))
-    }
-}
-
-fn json_error(e: serde_json::Error) -> ParseError {
-    if e.is_data() {
-        ParseError::record(format!("not an Okta LogEvent object: {e}"))
-    } else {
-        ParseError::record(format!("not valid JSON: {e}"))
+        with_tape(raw, |root| {
+            let Some(Node::Object { .. }) = root.node() else {
+                return Err(ParseError::record(format!(
+                    "not an Okta LogEvent object: the record is {}",
+                    root.kind()
+                )));
+            };
+            Ok(Parsed::Events(vec![to_event(Record::read(root), raw)?]))
+        })
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Lenient, borrowing readers. Every leaf is read through one of these so that a vendor
-// value of the wrong type reads as absent instead of failing the record, and strings are
-// borrowed from the input unless they carry escapes.
+// Parsing. A record is parsed by simd-json into a tape: a flat list of nodes in document
+// order, each object and array carrying the number of nodes nested in it. The fields
+// midwatch reads are picked off the tape; everything else is stepped over in one move, so
+// an unknown subtree costs nothing however large or deep it is, and no reader recurses
+// into data it does not know.
+
+/// Records up to this size are parsed in the thread's reusable buffers; larger ones get
+/// buffers of their own, so that one huge record does not pin its memory to the thread.
+const REUSE_LIMIT: usize = 64 * 1024;
+
+/// A mutable copy of the record (the parser unescapes strings in place) and the parser's
+/// working buffers, kept per thread so that a record costs no allocation but its tape.
+struct Scratch {
+    input: Vec<u8>,
+    buffers: Buffers,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            input: Vec::new(),
+            buffers: Buffers::default(),
+        }
+    }
+
+    /// Parse `raw` and hand its root value to `read`.
+    fn parse<R>(
+        &mut self,
+        raw: &[u8],
+        read: impl FnOnce(Value<'_, '_>) -> Result<R, ParseError>,
+    ) -> Result<R, ParseError> {
+        self.input.clear();
+        self.input.extend_from_slice(raw);
+        let tape = simd_json::to_tape_with_buffers(&mut self.input, &mut self.buffers)
+            .map_err(|e| json_error(raw, &e))?;
+        match Value::split(&tape.0) {
+            Some((root, _)) => read(root),
+            None => Err(ParseError::record("not valid JSON: no value")),
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+/// Parse `raw` and hand its root value to `read`, in this thread's buffers when they are
+/// free and the record is not huge.
+fn with_tape<R>(
+    raw: &[u8],
+    read: impl FnOnce(Value<'_, '_>) -> Result<R, ParseError>,
+) -> Result<R, ParseError> {
+    if raw.len() > REUSE_LIMIT {
+        return Scratch::new().parse(raw, read);
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => scratch.parse(raw, read),
+        Err(_) => Scratch::new().parse(raw, read),
+    })
+}
+
+/// Why `raw` is not JSON. The SIMD parser names little more than a byte offset, so the
+/// reason is serde_json's (line, column and what was expected) whenever it objects too.
+/// Only the rare record serde_json would skip through (bytes that are not UTF-8 in a
+/// string, a number out of range) gets the SIMD parser's own words.
+fn json_error(raw: &[u8], simd: &simd_json::Error) -> ParseError {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        return ParseError::record(format!("not valid JSON: {e}"));
+    }
+    if let Err(e) = std::str::from_utf8(raw) {
+        return ParseError::record(format!(
+            "not valid JSON: the record is not UTF-8 text (bad byte at offset {})",
+            e.valid_up_to()
+        ));
+    }
+    ParseError::record(format!("not valid JSON: {simd}"))
+}
+
+/// One JSON value on the tape: its own node, then every node nested in it.
+#[derive(Debug, Clone, Copy)]
+struct Value<'t, 'a>(&'t [Node<'a>]);
+
+impl<'t, 'a> Value<'t, 'a> {
+    /// The value whose node starts `nodes`, and the nodes after it; `None` when `nodes` is
+    /// empty or shorter than the value claims.
+    fn split(nodes: &'t [Node<'a>]) -> Option<(Value<'t, 'a>, &'t [Node<'a>])> {
+        let span = match nodes.first()? {
+            Node::Object { count, .. } | Node::Array { count, .. } => count.checked_add(1)?,
+            _ => 1,
+        };
+        let (value, rest) = nodes.split_at_checked(span)?;
+        Some((Value(value), rest))
+    }
+
+    fn node(self) -> Option<&'t Node<'a>> {
+        self.0.first()
+    }
+
+    /// What the value is, for an error message.
+    fn kind(self) -> &'static str {
+        match self.node() {
+            Some(Node::Object { .. }) => "a JSON object",
+            Some(Node::Array { .. }) => "a JSON array",
+            Some(Node::String(_)) => "a JSON string",
+            Some(Node::Static(StaticNode::Null)) | None => "null",
+            Some(Node::Static(StaticNode::Bool(_))) => "a JSON boolean",
+            Some(Node::Static(_)) => "a JSON number",
+        }
+    }
+
+    /// The members of an object, in document order; none for any other value.
+    fn members(self) -> Members<'t, 'a> {
+        match self.0.split_first() {
+            Some((Node::Object { len, .. }, rest)) => Members { rest, left: *len },
+            _ => Members { rest: &[], left: 0 },
+        }
+    }
+
+    /// The items of an array; none for any other value.
+    fn items(self) -> Items<'t, 'a> {
+        match self.0.split_first() {
+            Some((Node::Array { len, .. }, rest)) => Items { rest, left: *len },
+            _ => Items { rest: &[], left: 0 },
+        }
+    }
+}
+
+/// The key/value pairs of an object on the tape.
+struct Members<'t, 'a> {
+    rest: &'t [Node<'a>],
+    left: usize,
+}
+
+impl<'t, 'a> Iterator for Members<'t, 'a> {
+    type Item = (&'a str, Value<'t, 'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let (Node::String(key), rest) = self.rest.split_first()? else {
+            return None;
+        };
+        let (value, rest) = Value::split(rest)?;
+        self.rest = rest;
+        Some((key, value))
+    }
+}
+
+/// The items of an array on the tape.
+struct Items<'t, 'a> {
+    rest: &'t [Node<'a>],
+    left: usize,
+}
+
+impl<'t, 'a> Iterator for Items<'t, 'a> {
+    type Item = Value<'t, 'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let (value, rest) = Value::split(self.rest)?;
+        self.rest = rest;
+        Some(value)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lenient readers. Every field is read through one of these so that a vendor value of the
+// wrong type reads as absent instead of failing the record; strings are borrowed from the
+// parsed record.
+
+/// A field read from its JSON value. Never fails: what cannot be read is absent.
+trait Field<'a>: Default {
+    fn read(value: Value<'_, 'a>) -> Self;
+}
 
 /// True for the strings vendors use for "no value".
 fn is_placeholder(s: &str) -> bool {
@@ -126,58 +296,8 @@ fn is_placeholder(s: &str) -> bool {
     t.is_empty() || t.eq_ignore_ascii_case("null") || t == "-" || t.eq_ignore_ascii_case("none")
 }
 
-/// Visitor methods that consume every other kind of JSON value and read it as absent:
-/// `@numbers` (and booleans), `@str`, `@null` (null, and `Some` unwrapped), `@seq`, `@map`.
-macro_rules! otherwise_absent {
-    ($value:ty = $absent:expr; $(@$kind:ident)*) => {
-        $(otherwise_absent!(@$kind $value, $absent);)*
-    };
-    (@numbers $v:ty, $a:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$v, E> {
-            Ok($a)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$v, E> {
-            Ok($a)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$v, E> {
-            Ok($a)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$v, E> {
-            Ok($a)
-        }
-    };
-    (@str $v:ty, $a:expr) => {
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<$v, E> {
-            Ok($a)
-        }
-    };
-    (@null $v:ty, $a:expr) => {
-        fn visit_unit<E: de::Error>(self) -> Result<$v, E> {
-            Ok($a)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<$v, E> {
-            Ok($a)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<$v, D::Error> {
-            d.deserialize_any(self)
-        }
-    };
-    (@seq $v:ty, $a:expr) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$v, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($a)
-        }
-    };
-    (@map $v:ty, $a:expr) => {
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$v, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok($a)
-        }
-    };
-}
-
 /// A string from a string, number or boolean; absent for null, placeholders, objects and
-/// arrays. Borrowed from the record when it has no escapes.
+/// arrays. Borrowed from the parsed record.
 #[derive(Debug, Default)]
 struct Text<'a>(Option<Cow<'a, str>>);
 
@@ -204,40 +324,18 @@ impl Text<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
+impl<'a> Field<'a> for Text<'a> {
+    fn read(value: Value<'_, 'a>) -> Self {
+        Text(match value.node() {
+            Some(Node::String(s)) => (!is_placeholder(s)).then_some(Cow::Borrowed(*s)),
+            Some(Node::Static(StaticNode::U64(n))) => Some(Cow::Owned(n.to_string())),
+            Some(Node::Static(StaticNode::I64(n))) => Some(Cow::Owned(n.to_string())),
+            Some(Node::Static(StaticNode::F64(n))) => Some(Cow::Owned(n.to_string())),
+            Some(Node::Static(StaticNode::Bool(b))) => {
+                Some(Cow::Borrowed(if *b { "true" } else { "false" }))
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
-                Ok(Text((!is_placeholder(v)).then_some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
-                Ok(Text(
-                    (!is_placeholder(v)).then(|| Cow::Owned(v.to_string())),
-                ))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
-                Ok(Text((!is_placeholder(&v)).then_some(Cow::Owned(v))))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text<'a>, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text<'a>, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'a>, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text<'a>, E> {
-                Ok(Text(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
-            }
-            otherwise_absent!(Text<'a> = Text(None); @null @seq @map);
-        }
-        d.deserialize_any(V(PhantomData))
+            _ => None,
+        })
     }
 }
 
@@ -251,42 +349,25 @@ macro_rules! scalar_reader {
         #[derive(Debug, Default, Clone, Copy)]
         struct $name(Option<$ty>);
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str(stringify!($ty))
-                    }
-                    fn visit_u64<E: de::Error>(self, v: u64) -> Result<$name, E> {
-                        let f: fn(u64) -> Option<$ty> = $num_u;
-                        Ok($name(f(v)))
-                    }
-                    fn visit_i64<E: de::Error>(self, v: i64) -> Result<$name, E> {
-                        let f: fn(i64) -> Option<$ty> = $num_i;
-                        Ok($name(f(v)))
-                    }
-                    fn visit_f64<E: de::Error>(self, v: f64) -> Result<$name, E> {
-                        let f: fn(f64) -> Option<$ty> = $num_f;
-                        Ok($name(f(v)))
-                    }
-                    fn visit_bool<E: de::Error>(self, v: bool) -> Result<$name, E> {
-                        let f: fn(bool) -> Option<$ty> = $boolean;
-                        Ok($name(f(v)))
-                    }
-                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
-                        let f: fn(&str) -> Option<$ty> = $parse;
-                        Ok($name(f(v.trim())))
-                    }
-                    otherwise_absent!($name = $name(None); @null @seq @map);
-                }
-                d.deserialize_any(V)
+        impl Field<'_> for $name {
+            fn read(value: Value<'_, '_>) -> Self {
+                let from_u64: fn(u64) -> Option<$ty> = $num_u;
+                let from_i64: fn(i64) -> Option<$ty> = $num_i;
+                let from_f64: fn(f64) -> Option<$ty> = $num_f;
+                let from_bool: fn(bool) -> Option<$ty> = $boolean;
+                let from_str: fn(&str) -> Option<$ty> = $parse;
+                $name(match value.node() {
+                    Some(Node::Static(StaticNode::U64(v))) => from_u64(*v),
+                    Some(Node::Static(StaticNode::I64(v))) => from_i64(*v),
+                    Some(Node::Static(StaticNode::F64(v))) => from_f64(*v),
+                    Some(Node::Static(StaticNode::Bool(v))) => from_bool(*v),
+                    Some(Node::String(s)) => from_str(s.trim()),
+                    _ => None,
+                })
             }
         }
     };
 }
-
 #[expect(clippy::cast_precision_loss, reason = "coordinates")]
 fn u64_to_f64(v: u64) -> Option<f64> {
     Some(v as f64)
@@ -381,20 +462,12 @@ impl<T> Default for Obj<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Obj(Some(t)))
-            }
-            otherwise_absent!(Obj<T> = Obj(None); @numbers @str @null @seq);
+impl<'a, T: Field<'a>> Field<'a> for Obj<T> {
+    fn read(value: Value<'_, 'a>) -> Self {
+        match value.node() {
+            Some(Node::Object { .. }) => Obj(Some(T::read(value))),
+            _ => Obj(None),
         }
-        d.deserialize_any(V(PhantomData))
     }
 }
 
@@ -409,31 +482,19 @@ impl<T> Default for List<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of objects")
+impl<'a, T: Field<'a>> Field<'a> for List<T> {
+    fn read(value: Value<'_, 'a>) -> Self {
+        match value.node() {
+            Some(Node::Array { .. }) => {
+                List(value.items().filter_map(|i| Obj::<T>::read(i).0).collect())
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<Obj<T>>()? {
-                    out.extend(item.0);
-                }
-                Ok(List(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| List(vec![t]))
-            }
-            otherwise_absent!(List<T> = List::default(); @numbers @str @null);
+            Some(Node::Object { .. }) => List(vec![T::read(value)]),
+            _ => List::default(),
         }
-        d.deserialize_any(V(PhantomData))
     }
 }
 
-/// The first object of a list (or a lone object); the rest is skipped unread.
+/// The first object of a list (or a lone object); the rest is not read.
 #[derive(Debug)]
 struct First<T>(Option<T>);
 
@@ -443,25 +504,13 @@ impl<T> Default for First<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = First<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of objects")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<First<T>, A::Error> {
-                let first = seq.next_element::<Obj<T>>()?.and_then(|o| o.0);
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(First(first))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<First<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| First(Some(t)))
-            }
-            otherwise_absent!(First<T> = First(None); @numbers @str @null);
+impl<'a, T: Field<'a>> Field<'a> for First<T> {
+    fn read(value: Value<'_, 'a>) -> Self {
+        match value.node() {
+            Some(Node::Array { .. }) => First(value.items().next().and_then(|i| Obj::read(i).0)),
+            Some(Node::Object { .. }) => First(Some(T::read(value))),
+            _ => First(None),
         }
-        d.deserialize_any(V(PhantomData))
     }
 }
 
@@ -477,6 +526,9 @@ enum Risk {
 }
 
 impl Risk {
+    /// How deep `risk` objects are looked into, so that hostile nesting costs nothing.
+    const MAX_DEPTH: usize = 8;
+
     fn from_word(w: &str) -> Risk {
         if w.eq_ignore_ascii_case("high") {
             Risk::High
@@ -516,76 +568,40 @@ impl Risk {
             Risk::Low | Risk::None => None,
         }
     }
-}
 
-impl<'de> Deserialize<'de> for Risk {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Risk;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a risk description")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Risk, E> {
-                Ok(Risk::scan(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Risk, A::Error> {
+    /// The highest level in `value`, looking at most `depth` more `risk` objects down.
+    fn read_within(value: Value<'_, '_>, depth: usize) -> Risk {
+        match value.node() {
+            Some(Node::String(s)) => Risk::scan(s),
+            Some(Node::Object { .. }) => {
                 let mut found = Risk::None;
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        b"risk" => found = found.max(map.next_value::<Risk>()?),
-                        b"level" => {
-                            let t = map.next_value::<Text<'_>>()?;
-                            found = found.max(Risk::from_word(t.get().unwrap_or("")));
+                for (key, v) in value.members() {
+                    match key {
+                        "risk" if depth > 0 => found = found.max(Risk::read_within(v, depth - 1)),
+                        "level" => {
+                            found = found.max(Risk::from_word(Text::read(v).get().unwrap_or("")));
                         }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+                        _ => {}
                     }
                 }
-                Ok(found)
+                found
             }
-            otherwise_absent!(Risk = Risk::None; @numbers @null @seq);
+            _ => Risk::None,
         }
-        d.deserialize_any(V)
+    }
+}
+
+impl Field<'_> for Risk {
+    fn read(value: Value<'_, '_>) -> Self {
+        Risk::read_within(value, Risk::MAX_DEPTH)
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The LogEvent, as far as midwatch reads it.
 //
-// The objects are read by hand-rolled visitors (`okta_object!`) rather than derived ones:
-// keys are matched as raw bytes, which spares a UTF-8 check of every key in the record
-// (about 80 of them, most of which are skipped), unknown keys are skipped unread, and a
-// repeated key keeps its last value instead of failing the record.
-
-/// A JSON object key as raw bytes, borrowed unless it contains escapes.
-struct Key<'de>(Cow<'de, [u8]>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_vec())))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v.as_bytes())))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.as_bytes().to_vec())))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
-}
+// Each object's members are matched by key in one pass; unknown keys are stepped over, and
+// a repeated key keeps its last value instead of failing the record.
 
 /// Declares an Okta object struct whose fields are read from the listed JSON keys, each
 /// through its own lenient reader; every other key is skipped.
@@ -600,31 +616,16 @@ macro_rules! okta_object {
             _borrow: PhantomData<&$lt ()>,
         }
 
-        impl<'de: $lt, $lt> Deserialize<'de> for $name<$lt> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V<$lt>(PhantomData<&$lt ()>);
-                impl<'de: $lt, $lt> Visitor<'de> for V<$lt> {
-                    type Value = $name<$lt>;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str(concat!("an Okta LogEvent ", stringify!($name), " object"))
-                    }
-                    fn visit_map<A: MapAccess<'de>>(
-                        self,
-                        mut map: A,
-                    ) -> Result<Self::Value, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(key) = map.next_key::<Key<'de>>()? {
-                            match &*key.0 {
-                                $($key => out.$field = map.next_value()?,)*
-                                _ => {
-                                    map.next_value::<IgnoredAny>()?;
-                                }
-                            }
-                        }
-                        Ok(out)
+        impl<$lt> Field<$lt> for $name<$lt> {
+            fn read(value: Value<'_, $lt>) -> Self {
+                let mut out = $name::default();
+                for (key, v) in value.members() {
+                    match key {
+                        $($key => out.$field = Field::read(v),)*
+                        _ => {}
                     }
                 }
-                d.deserialize_map(V(PhantomData))
+                out
             }
         }
     };
@@ -633,147 +634,147 @@ macro_rules! okta_object {
 okta_object! {
     /// One LogEvent.
     struct Record<'a> {
-        b"uuid" => uuid: Text<'a>,
-        b"published" => published: Text<'a>,
-        b"eventType" => event_type: Text<'a>,
-        b"displayMessage" => display_message: Text<'a>,
-        b"severity" => severity: Text<'a>,
-        b"actor" => actor: Obj<Principal<'a>>,
-        b"client" => client: Obj<Client<'a>>,
-        b"device" => device: Obj<OktaDevice<'a>>,
-        b"authenticationContext" => auth: Obj<AuthContext<'a>>,
-        b"securityContext" => security: Obj<SecurityContext<'a>>,
-        b"debugContext" => debug: Obj<DebugContext<'a>>,
-        b"outcome" => outcome: Obj<Outcome<'a>>,
-        b"target" => target: List<Principal<'a>>,
-        b"transaction" => transaction: Obj<Transaction<'a>>,
-        b"request" => request: Obj<Request<'a>>,
+        "uuid" => uuid: Text<'a>,
+        "published" => published: Text<'a>,
+        "eventType" => event_type: Text<'a>,
+        "displayMessage" => display_message: Text<'a>,
+        "severity" => severity: Text<'a>,
+        "actor" => actor: Obj<Principal<'a>>,
+        "client" => client: Obj<Client<'a>>,
+        "device" => device: Obj<OktaDevice<'a>>,
+        "authenticationContext" => auth: Obj<AuthContext<'a>>,
+        "securityContext" => security: Obj<SecurityContext<'a>>,
+        "debugContext" => debug: Obj<DebugContext<'a>>,
+        "outcome" => outcome: Obj<Outcome<'a>>,
+        "target" => target: List<Principal<'a>>,
+        "transaction" => transaction: Obj<Transaction<'a>>,
+        "request" => request: Obj<Request<'a>>,
     }
 }
 
 okta_object! {
     /// An actor or target.
     struct Principal<'a> {
-        b"id" => id: Text<'a>,
-        b"type" => kind: Text<'a>,
-        b"alternateId" => alternate_id: Text<'a>,
-        b"displayName" => display_name: Text<'a>,
+        "id" => id: Text<'a>,
+        "type" => kind: Text<'a>,
+        "alternateId" => alternate_id: Text<'a>,
+        "displayName" => display_name: Text<'a>,
     }
 }
 
 okta_object! {
     struct Client<'a> {
-        b"ipAddress" => ip_address: Text<'a>,
-        b"userAgent" => user_agent: Obj<UserAgent<'a>>,
-        b"geographicalContext" => geo: Obj<Geo<'a>>,
+        "ipAddress" => ip_address: Text<'a>,
+        "userAgent" => user_agent: Obj<UserAgent<'a>>,
+        "geographicalContext" => geo: Obj<Geo<'a>>,
         /// The OAuth client id of the request, when there is one.
-        b"id" => id: Text<'a>,
+        "id" => id: Text<'a>,
     }
 }
 
 okta_object! {
     struct UserAgent<'a> {
-        b"rawUserAgent" => raw: Text<'a>,
-        b"os" => os: Text<'a>,
+        "rawUserAgent" => raw: Text<'a>,
+        "os" => os: Text<'a>,
     }
 }
 
 okta_object! {
     struct Geo<'a> {
-        b"city" => city: Text<'a>,
-        b"country" => country: Text<'a>,
-        b"geolocation" => geolocation: Obj<GeoPoint<'a>>,
+        "city" => city: Text<'a>,
+        "country" => country: Text<'a>,
+        "geolocation" => geolocation: Obj<GeoPoint<'a>>,
     }
 }
 
 okta_object! {
     struct GeoPoint<'a> {
-        b"lat" => lat: Num,
-        b"lon" => lon: Num,
+        "lat" => lat: Num,
+        "lon" => lon: Num,
     }
 }
 
 okta_object! {
     /// The top-level `device` of Identity Engine events (a registered device).
     struct OktaDevice<'a> {
-        b"id" => id: Text<'a>,
-        b"managed" => managed: Flag,
-        b"os_platform" => os_platform: Text<'a>,
+        "id" => id: Text<'a>,
+        "managed" => managed: Flag,
+        "os_platform" => os_platform: Text<'a>,
     }
 }
 
 okta_object! {
     struct AuthContext<'a> {
-        b"externalSessionId" => external_session_id: Text<'a>,
-        b"rootSessionId" => root_session_id: Text<'a>,
-        b"credentialType" => credential_type: Text<'a>,
-        b"credentialProvider" => credential_provider: Text<'a>,
-        b"authenticationProvider" => authentication_provider: Text<'a>,
+        "externalSessionId" => external_session_id: Text<'a>,
+        "rootSessionId" => root_session_id: Text<'a>,
+        "credentialType" => credential_type: Text<'a>,
+        "credentialProvider" => credential_provider: Text<'a>,
+        "authenticationProvider" => authentication_provider: Text<'a>,
     }
 }
 
 okta_object! {
     struct SecurityContext<'a> {
-        b"asNumber" => as_number: Asn,
-        b"asOrg" => as_org: Text<'a>,
-        b"isp" => isp: Text<'a>,
-        b"isProxy" => is_proxy: Flag,
+        "asNumber" => as_number: Asn,
+        "asOrg" => as_org: Text<'a>,
+        "isp" => isp: Text<'a>,
+        "isProxy" => is_proxy: Flag,
     }
 }
 
 okta_object! {
     struct DebugContext<'a> {
-        b"debugData" => data: Obj<DebugData<'a>>,
+        "debugData" => data: Obj<DebugData<'a>>,
     }
 }
 
 okta_object! {
     struct DebugData<'a> {
-        b"requestUri" => request_uri: Text<'a>,
-        b"url" => url: Text<'a>,
-        b"dtHash" => dt_hash: Text<'a>,
-        b"factor" => factor: Text<'a>,
-        b"rootSessionId" => root_session_id: Text<'a>,
-        b"privilegeGranted" => privilege_granted: Text<'a>,
-        b"privilegeRevoked" => privilege_revoked: Text<'a>,
-        b"grantedScopes" => granted_scopes: Text<'a>,
-        b"scopes" => scopes: Text<'a>,
-        b"originalPrincipal" => original_principal: Obj<Principal<'a>>,
-        b"risk" => risk: Risk,
-        b"logOnlySecurityData" => log_only_security_data: Risk,
-        b"threatSuspected" => threat_suspected: Flag,
+        "requestUri" => request_uri: Text<'a>,
+        "url" => url: Text<'a>,
+        "dtHash" => dt_hash: Text<'a>,
+        "factor" => factor: Text<'a>,
+        "rootSessionId" => root_session_id: Text<'a>,
+        "privilegeGranted" => privilege_granted: Text<'a>,
+        "privilegeRevoked" => privilege_revoked: Text<'a>,
+        "grantedScopes" => granted_scopes: Text<'a>,
+        "scopes" => scopes: Text<'a>,
+        "originalPrincipal" => original_principal: Obj<Principal<'a>>,
+        "risk" => risk: Risk,
+        "logOnlySecurityData" => log_only_security_data: Risk,
+        "threatSuspected" => threat_suspected: Flag,
     }
 }
 
 okta_object! {
     struct Outcome<'a> {
-        b"result" => result: Text<'a>,
-        b"reason" => reason: Text<'a>,
+        "result" => result: Text<'a>,
+        "reason" => reason: Text<'a>,
     }
 }
 
 okta_object! {
     struct Transaction<'a> {
-        b"detail" => detail: Obj<TransactionDetail<'a>>,
+        "detail" => detail: Obj<TransactionDetail<'a>>,
     }
 }
 
 okta_object! {
     struct TransactionDetail<'a> {
-        b"rootApiTokenId" => root_api_token_id: Text<'a>,
-        b"requestApiTokenId" => request_api_token_id: Text<'a>,
+        "rootApiTokenId" => root_api_token_id: Text<'a>,
+        "requestApiTokenId" => request_api_token_id: Text<'a>,
     }
 }
 
 okta_object! {
     struct Request<'a> {
-        b"ipChain" => ip_chain: First<IpChainEntry<'a>>,
+        "ipChain" => ip_chain: First<IpChainEntry<'a>>,
     }
 }
 
 okta_object! {
     struct IpChainEntry<'a> {
-        b"ip" => ip: Text<'a>,
+        "ip" => ip: Text<'a>,
     }
 }
 
@@ -1878,6 +1879,66 @@ mod tests {
             let err = parse(input).unwrap_err().to_string();
             assert!(err.contains(want), "{input}\n  got: {err}\n want: {want}");
         }
+    }
+
+    #[test]
+    fn broken_json_is_rejected_with_a_reason() {
+        let cases: [(&[u8], &str); 7] = [
+            (
+                br#"{"eventType":"x"} {}"#,
+                "not valid JSON: trailing characters",
+            ),
+            (b"", "not valid JSON: EOF while parsing"),
+            (b"   ", "not valid JSON: EOF while parsing"),
+            (
+                b"{\"eventType\":\"\xff\"}",
+                "not valid JSON: the record is not UTF-8 text",
+            ),
+            (
+                br#"{"eventType":1e999999}"#,
+                "not valid JSON: InvalidNumber",
+            ),
+            (
+                br#""text""#,
+                "not an Okta LogEvent object: the record is a JSON string",
+            ),
+            (b"null", "not an Okta LogEvent object: the record is null"),
+        ];
+        for (input, want) in cases {
+            let err = Okta
+                .parse(input, RecordCtx::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(want),
+                "{}\n  got: {err}\n want: {want}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_stepped_over_not_recursed_into() {
+        let record = |extra: &str, risk: &str| {
+            format!(
+                r#"{{"eventType":"user.session.start","published":"2026-01-05T09:00:00Z",
+                    "uuid":"u","extra":{extra},"debugContext":{{"debugData":{{"risk":{risk}}}}}}}"#
+            )
+        };
+        let nested = |n: usize| {
+            format!(
+                "{}\"{{level=HIGH}}\"{}",
+                r#"{"risk":"#.repeat(n),
+                "}".repeat(n)
+            )
+        };
+        // An unknown field 100,000 levels deep (a record over the reusable buffer size)
+        // is skipped whole; `risk` objects are looked into a few levels only.
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse(&record(&deep, &nested(10_000))).unwrap();
+        assert!(e.metadata.labels.is_empty());
+        let e = parse(&record("[[1]]", &nested(3))).unwrap();
+        assert_eq!(e.metadata.labels, ["risk:high"]);
     }
 
     #[test]
