@@ -11,6 +11,10 @@ use midwatch_model::event::RawRecord;
 use serde_json::value::RawValue;
 use std::io::BufRead;
 
+/// Records are rarely shorter than this many bytes; it bounds the room reserved for the
+/// events of a body by the body's size.
+const MIN_RECORD_BYTES: usize = 64;
+
 /// Limits applied while reading records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -162,12 +166,14 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         return out;
     }
     // One event per line is the common case: room for them all up front spares the
-    // vectors' regrowth (and the copying of every event so far at each step).
+    // vectors' regrowth (and the copying of every event so far at each step). The room is
+    // bounded by the body's size, so that a body of many tiny or blank lines reserves
+    // little; past that the vectors grow as events come.
     let lines = memchr::memchr_iter(b'\n', body).count().saturating_add(1);
-    let expected = match limits.max_records {
-        0 => lines,
-        max => lines.min(max),
-    };
+    let mut expected = lines.min(body.len() / MIN_RECORD_BYTES + 1);
+    if limits.max_records > 0 {
+        expected = expected.min(limits.max_records);
+    }
     out.events.reserve(expected);
     out.raw.reserve(expected);
     let mut offset = 0u64;
@@ -426,6 +432,17 @@ mod tests {
             let want: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
             assert_eq!(lines_of(body).collect::<Vec<_>>(), want, "{body:?}");
         }
+    }
+
+    #[test]
+    fn room_for_events_is_bounded_by_the_body_size() {
+        let blank = vec![b'\n'; 1 << 20];
+        let out = normalize_bytes(&Sensor, &blank, &Limits::default());
+        assert!(out.events.is_empty() && out.rejects.is_empty());
+        assert!(out.events.capacity() <= blank.len() / MIN_RECORD_BYTES + 1);
+        let body = format!("{GOOD}\n").repeat(100);
+        let out = normalize_bytes(&Sensor, body.as_bytes(), &Limits::default());
+        assert_eq!(out.events.len(), 100);
     }
 
     #[test]
