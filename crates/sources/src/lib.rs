@@ -18,6 +18,7 @@ pub mod lenient;
 pub mod m365;
 pub mod ocsf;
 pub mod okta;
+mod scan;
 pub mod sensor;
 
 use midwatch_model::Event;

@@ -66,11 +66,24 @@
 //! JSON-in-a-string security data, `\u0026`-style escapes, impossible dates such as
 //! `2017-09-31`.
 //!
-//! The hot path parses the record with a SIMD JSON parser into a tape, reads the fields it
-//! needs from there into borrowed typed structs (no `serde_json::Value`, no recursion into
-//! fields it does not read) and allocates only what the event keeps. A record that is not
-//! JSON, or not UTF-8, is rejected with serde_json's description of the fault.
+//! The hot path reads the record in one pass with a lazy reader (`crate::scan`): the fields
+//! midwatch reads are decoded into borrowed typed structs as their keys come (no
+//! `serde_json::Value`, no tape), every other value is stepped over with its grammar checked
+//! and nothing decoded, and only what the event keeps is allocated.
+//!
+//! Broken input: a record is rejected only when it is not JSON (serde_json's description of
+//! the fault is the reason) or names no usable `eventType`/`published`. Within JSON:
+//! - bytes that are not UTF-8 and lone UTF-16 surrogate escapes (`\ud800`) read as U+FFFD
+//!   in the fields midwatch reads, and are not looked at anywhere else;
+//! - a number beyond the range of an `f64` (`1e999`) reads as absent in a field midwatch
+//!   reads, and is not looked at anywhere else;
+//! - nesting of any depth is accepted where midwatch does not read; `risk` objects inside
+//!   `risk` objects are looked into eight levels deep.
+//!
+//! The raw record is never altered: these readings are the event's, the bytes are kept as
+//! they came.
 
+use crate::scan::{Number, Reader, Scalar, Syntax};
 use crate::{ParseError, Parsed, RecordCtx, Source, derived_uid};
 use midwatch_model::event::{
     Api, ApiService, AuthFactor, AutonomousSystem, Device, DstEndpoint, Entity, HttpRequest,
@@ -78,9 +91,7 @@ use midwatch_model::event::{
 };
 use midwatch_model::hash::token_fingerprint;
 use midwatch_model::{ClassUid, Event, IdentityKind, StatusId};
-use simd_json::{Buffers, Node, StaticNode};
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::marker::PhantomData;
 
 /// The Okta System Log source.
@@ -95,191 +106,58 @@ impl Source for Okta {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        with_tape(raw, |root| {
-            let Some(Node::Object { .. }) = root.node() else {
-                return Err(ParseError::record(format!(
-                    "not an Okta LogEvent object: the record is {}",
-                    root.kind()
-                )));
-            };
-            Ok(Parsed::Events(vec![to_event(Record::read(root), raw)?]))
-        })
+        let mut reader = Reader::new(raw);
+        let record = match reader.peek() {
+            Ok(b'{') => Record::read(&mut reader).and_then(|r| reader.end().map(|()| r)),
+            _ => return Err(not_an_object(raw)),
+        };
+        match record {
+            Ok(record) => Ok(Parsed::Events(vec![to_event(record, raw)?])),
+            Err(Syntax(at)) => Err(json_error(raw, at)),
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Parsing. A record is parsed by simd-json into a tape: a flat list of nodes in document
-// order, each object and array carrying the number of nodes nested in it. The fields
-// midwatch reads are picked off the tape; everything else is stepped over in one move, so
-// an unknown subtree costs nothing however large or deep it is, and no reader recurses
-// into data it does not know.
+// Parsing. The record is read in one pass by the lazy reader (`crate::scan`): the fields
+// midwatch reads are decoded as their keys come, everything else is stepped over with its
+// grammar checked and nothing decoded, so an unknown subtree costs little however large
+// or deep it is, and no reader recurses into data it does not know.
 
-/// Records up to this size are parsed in the thread's reusable buffers; larger ones get
-/// buffers of their own, so that one huge record does not pin its memory to the thread.
-const REUSE_LIMIT: usize = 64 * 1024;
-
-/// A mutable copy of the record (the parser unescapes strings in place) and the parser's
-/// working buffers, kept per thread so that a record costs no allocation but its tape.
-struct Scratch {
-    input: Vec<u8>,
-    buffers: Buffers,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            input: Vec::new(),
-            buffers: Buffers::default(),
-        }
-    }
-
-    /// Parse `raw` and hand its root value to `read`.
-    fn parse<R>(
-        &mut self,
-        raw: &[u8],
-        read: impl FnOnce(Value<'_, '_>) -> Result<R, ParseError>,
-    ) -> Result<R, ParseError> {
-        self.input.clear();
-        self.input.extend_from_slice(raw);
-        let tape = simd_json::to_tape_with_buffers(&mut self.input, &mut self.buffers)
-            .map_err(|e| json_error(raw, &e))?;
-        match Value::split(&tape.0) {
-            Some((root, _)) => read(root),
-            None => Err(ParseError::record("not valid JSON: no value")),
-        }
+/// Why `raw` is not JSON. The reader names a byte offset only, so the reason is
+/// serde_json's (line, column and what was expected); the two agree on what is JSON.
+fn json_error(raw: &[u8], at: usize) -> ParseError {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        Err(e) => ParseError::record(format!("not valid JSON: {e}")),
+        Ok(_) => ParseError::record(format!("not valid JSON: malformed at byte {at}")),
     }
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
-}
-
-/// Parse `raw` and hand its root value to `read`, in this thread's buffers when they are
-/// free and the record is not huge.
-fn with_tape<R>(
-    raw: &[u8],
-    read: impl FnOnce(Value<'_, '_>) -> Result<R, ParseError>,
-) -> Result<R, ParseError> {
-    if raw.len() > REUSE_LIMIT {
-        return Scratch::new().parse(raw, read);
-    }
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => scratch.parse(raw, read),
-        Err(_) => Scratch::new().parse(raw, read),
-    })
-}
-
-/// Why `raw` is not JSON. The SIMD parser names little more than a byte offset, so the
-/// reason is serde_json's (line, column and what was expected) whenever it objects too.
-/// Only the rare record serde_json would skip through (bytes that are not UTF-8 in a
-/// string, a number out of range) gets the SIMD parser's own words.
-fn json_error(raw: &[u8], simd: &simd_json::Error) -> ParseError {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
-        return ParseError::record(format!("not valid JSON: {e}"));
-    }
-    if let Err(e) = std::str::from_utf8(raw) {
-        return ParseError::record(format!(
-            "not valid JSON: the record is not UTF-8 text (bad byte at offset {})",
-            e.valid_up_to()
-        ));
-    }
-    ParseError::record(format!("not valid JSON: {simd}"))
-}
-
-/// One JSON value on the tape: its own node, then every node nested in it.
-#[derive(Debug, Clone, Copy)]
-struct Value<'t, 'a>(&'t [Node<'a>]);
-
-impl<'t, 'a> Value<'t, 'a> {
-    /// The value whose node starts `nodes`, and the nodes after it; `None` when `nodes` is
-    /// empty or shorter than the value claims.
-    fn split(nodes: &'t [Node<'a>]) -> Option<(Value<'t, 'a>, &'t [Node<'a>])> {
-        let span = match nodes.first()? {
-            Node::Object { count, .. } | Node::Array { count, .. } => count.checked_add(1)?,
-            _ => 1,
-        };
-        let (value, rest) = nodes.split_at_checked(span)?;
-        Some((Value(value), rest))
-    }
-
-    fn node(self) -> Option<&'t Node<'a>> {
-        self.0.first()
-    }
-
-    /// What the value is, for an error message.
-    fn kind(self) -> &'static str {
-        match self.node() {
-            Some(Node::Object { .. }) => "a JSON object",
-            Some(Node::Array { .. }) => "a JSON array",
-            Some(Node::String(_)) => "a JSON string",
-            Some(Node::Static(StaticNode::Null)) | None => "null",
-            Some(Node::Static(StaticNode::Bool(_))) => "a JSON boolean",
-            Some(Node::Static(_)) => "a JSON number",
-        }
-    }
-
-    /// The members of an object, in document order; none for any other value.
-    fn members(self) -> Members<'t, 'a> {
-        match self.0.split_first() {
-            Some((Node::Object { len, .. }, rest)) => Members { rest, left: *len },
-            _ => Members { rest: &[], left: 0 },
-        }
-    }
-
-    /// The items of an array; none for any other value.
-    fn items(self) -> Items<'t, 'a> {
-        match self.0.split_first() {
-            Some((Node::Array { len, .. }, rest)) => Items { rest, left: *len },
-            _ => Items { rest: &[], left: 0 },
-        }
-    }
-}
-
-/// The key/value pairs of an object on the tape.
-struct Members<'t, 'a> {
-    rest: &'t [Node<'a>],
-    left: usize,
-}
-
-impl<'t, 'a> Iterator for Members<'t, 'a> {
-    type Item = (&'a str, Value<'t, 'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
-        let (Node::String(key), rest) = self.rest.split_first()? else {
-            return None;
-        };
-        let (value, rest) = Value::split(rest)?;
-        self.rest = rest;
-        Some((key, value))
-    }
-}
-
-/// The items of an array on the tape.
-struct Items<'t, 'a> {
-    rest: &'t [Node<'a>],
-    left: usize,
-}
-
-impl<'t, 'a> Iterator for Items<'t, 'a> {
-    type Item = Value<'t, 'a>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
-        let (value, rest) = Value::split(self.rest)?;
-        self.rest = rest;
-        Some(value)
+/// The rejection of a record that does not start as an object: what it is instead, or
+/// why it is not JSON.
+fn not_an_object(raw: &[u8]) -> ParseError {
+    let mut reader = Reader::new(raw);
+    let kind = match reader.peek() {
+        Ok(b'[') => "a JSON array",
+        Ok(b'"') => "a JSON string",
+        Ok(b'n') => "null",
+        Ok(b't' | b'f') => "a JSON boolean",
+        _ => "a JSON number",
+    };
+    match reader.skip().and_then(|()| reader.end()) {
+        Ok(()) => ParseError::record(format!("not an Okta LogEvent object: the record is {kind}")),
+        Err(Syntax(at)) => json_error(raw, at),
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Lenient readers. Every field is read through one of these so that a vendor value of the
 // wrong type reads as absent instead of failing the record; strings are borrowed from the
-// parsed record.
+// record unless they carry escapes. Only a record that is not JSON fails.
 
-/// A field read from its JSON value. Never fails: what cannot be read is absent.
+/// A field read from the value at the reader, which it takes.
 trait Field<'a>: Default {
-    fn read(value: Value<'_, 'a>) -> Self;
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax>;
 }
 
 /// True for the strings vendors use for "no value".
@@ -325,17 +203,15 @@ impl Text<'_> {
 }
 
 impl<'a> Field<'a> for Text<'a> {
-    fn read(value: Value<'_, 'a>) -> Self {
-        Text(match value.node() {
-            Some(Node::String(s)) => (!is_placeholder(s)).then_some(Cow::Borrowed(*s)),
-            Some(Node::Static(StaticNode::U64(n))) => Some(Cow::Owned(n.to_string())),
-            Some(Node::Static(StaticNode::I64(n))) => Some(Cow::Owned(n.to_string())),
-            Some(Node::Static(StaticNode::F64(n))) => Some(Cow::Owned(n.to_string())),
-            Some(Node::Static(StaticNode::Bool(b))) => {
-                Some(Cow::Borrowed(if *b { "true" } else { "false" }))
-            }
-            _ => None,
-        })
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
+        Ok(Text(match reader.scalar()? {
+            Scalar::Str(raw) => Some(raw.text()).filter(|t| !is_placeholder(t)),
+            Scalar::Number(Number::U64(n)) => Some(Cow::Owned(n.to_string())),
+            Scalar::Number(Number::I64(n)) => Some(Cow::Owned(n.to_string())),
+            Scalar::Number(Number::F64(n)) => Some(Cow::Owned(n.to_string())),
+            Scalar::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+            Scalar::Number(Number::OutOfRange) | Scalar::Null | Scalar::Skipped => None,
+        }))
     }
 }
 
@@ -350,24 +226,25 @@ macro_rules! scalar_reader {
         struct $name(Option<$ty>);
 
         impl Field<'_> for $name {
-            fn read(value: Value<'_, '_>) -> Self {
+            fn read(reader: &mut Reader<'_>) -> Result<Self, Syntax> {
                 let from_u64: fn(u64) -> Option<$ty> = $num_u;
                 let from_i64: fn(i64) -> Option<$ty> = $num_i;
                 let from_f64: fn(f64) -> Option<$ty> = $num_f;
                 let from_bool: fn(bool) -> Option<$ty> = $boolean;
                 let from_str: fn(&str) -> Option<$ty> = $parse;
-                $name(match value.node() {
-                    Some(Node::Static(StaticNode::U64(v))) => from_u64(*v),
-                    Some(Node::Static(StaticNode::I64(v))) => from_i64(*v),
-                    Some(Node::Static(StaticNode::F64(v))) => from_f64(*v),
-                    Some(Node::Static(StaticNode::Bool(v))) => from_bool(*v),
-                    Some(Node::String(s)) => from_str(s.trim()),
-                    _ => None,
-                })
+                Ok($name(match reader.scalar()? {
+                    Scalar::Number(Number::U64(v)) => from_u64(v),
+                    Scalar::Number(Number::I64(v)) => from_i64(v),
+                    Scalar::Number(Number::F64(v)) => from_f64(v),
+                    Scalar::Bool(v) => from_bool(v),
+                    Scalar::Str(raw) => from_str(raw.text().trim()),
+                    Scalar::Number(Number::OutOfRange) | Scalar::Null | Scalar::Skipped => None,
+                }))
             }
         }
     };
 }
+
 #[expect(clippy::cast_precision_loss, reason = "coordinates")]
 fn u64_to_f64(v: u64) -> Option<f64> {
     Some(v as f64)
@@ -463,10 +340,11 @@ impl<T> Default for Obj<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for Obj<T> {
-    fn read(value: Value<'_, 'a>) -> Self {
-        match value.node() {
-            Some(Node::Object { .. }) => Obj(Some(T::read(value))),
-            _ => Obj(None),
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
+        if reader.peek()? == b'{' {
+            T::read(reader).map(|t| Obj(Some(t)))
+        } else {
+            reader.skip().map(|()| Obj(None))
         }
     }
 }
@@ -483,13 +361,18 @@ impl<T> Default for List<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for List<T> {
-    fn read(value: Value<'_, 'a>) -> Self {
-        match value.node() {
-            Some(Node::Array { .. }) => {
-                List(value.items().filter_map(|i| Obj::<T>::read(i).0).collect())
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
+        match reader.peek()? {
+            b'[' => {
+                let mut out = Vec::new();
+                reader.items(|r| {
+                    out.extend(Obj::<T>::read(r)?.0);
+                    Ok(())
+                })?;
+                Ok(List(out))
             }
-            Some(Node::Object { .. }) => List(vec![T::read(value)]),
-            _ => List::default(),
+            b'{' => T::read(reader).map(|t| List(vec![t])),
+            _ => reader.skip().map(|()| List::default()),
         }
     }
 }
@@ -505,11 +388,24 @@ impl<T> Default for First<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for First<T> {
-    fn read(value: Value<'_, 'a>) -> Self {
-        match value.node() {
-            Some(Node::Array { .. }) => First(value.items().next().and_then(|i| Obj::read(i).0)),
-            Some(Node::Object { .. }) => First(Some(T::read(value))),
-            _ => First(None),
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
+        match reader.peek()? {
+            b'[' => {
+                let mut first = None;
+                let mut seen = false;
+                reader.items(|r| {
+                    if seen {
+                        r.skip()
+                    } else {
+                        seen = true;
+                        first = Obj::<T>::read(r)?.0;
+                        Ok(())
+                    }
+                })?;
+                Ok(First(first))
+            }
+            b'{' => T::read(reader).map(|t| First(Some(t))),
+            _ => reader.skip().map(|()| First(None)),
         }
     }
 }
@@ -569,31 +465,36 @@ impl Risk {
         }
     }
 
-    /// The highest level in `value`, looking at most `depth` more `risk` objects down.
-    fn read_within(value: Value<'_, '_>, depth: usize) -> Risk {
-        match value.node() {
-            Some(Node::String(s)) => Risk::scan(s),
-            Some(Node::Object { .. }) => {
+    /// The highest level in the value at the reader, looking at most `depth` more `risk`
+    /// objects down (deeper ones are skipped unread).
+    fn read_within(reader: &mut Reader<'_>, depth: usize) -> Result<Risk, Syntax> {
+        match reader.peek()? {
+            b'{' => {
                 let mut found = Risk::None;
-                for (key, v) in value.members() {
+                reader.members(|r, key| {
                     match key {
-                        "risk" if depth > 0 => found = found.max(Risk::read_within(v, depth - 1)),
-                        "level" => {
-                            found = found.max(Risk::from_word(Text::read(v).get().unwrap_or("")));
+                        b"risk" if depth > 0 => found = found.max(Risk::read_within(r, depth - 1)?),
+                        b"level" => {
+                            let t = Text::read(r)?;
+                            found = found.max(Risk::from_word(t.get().unwrap_or("")));
                         }
-                        _ => {}
+                        _ => r.skip()?,
                     }
-                }
-                found
+                    Ok(())
+                })?;
+                Ok(found)
             }
-            _ => Risk::None,
+            _ => Ok(match reader.scalar()? {
+                Scalar::Str(raw) => Risk::scan(&raw.text()),
+                _ => Risk::None,
+            }),
         }
     }
 }
 
 impl Field<'_> for Risk {
-    fn read(value: Value<'_, '_>) -> Self {
-        Risk::read_within(value, Risk::MAX_DEPTH)
+    fn read(reader: &mut Reader<'_>) -> Result<Self, Syntax> {
+        Risk::read_within(reader, Risk::MAX_DEPTH)
     }
 }
 
@@ -617,15 +518,16 @@ macro_rules! okta_object {
         }
 
         impl<$lt> Field<$lt> for $name<$lt> {
-            fn read(value: Value<'_, $lt>) -> Self {
+            fn read(reader: &mut Reader<$lt>) -> Result<Self, Syntax> {
                 let mut out = $name::default();
-                for (key, v) in value.members() {
+                reader.members(|r, key| {
                     match key {
-                        $($key => out.$field = Field::read(v),)*
-                        _ => {}
+                        $($key => out.$field = Field::read(r)?,)*
+                        _ => r.skip()?,
                     }
-                }
-                out
+                    Ok(())
+                })?;
+                Ok(out)
             }
         }
     };
@@ -634,147 +536,147 @@ macro_rules! okta_object {
 okta_object! {
     /// One LogEvent.
     struct Record<'a> {
-        "uuid" => uuid: Text<'a>,
-        "published" => published: Text<'a>,
-        "eventType" => event_type: Text<'a>,
-        "displayMessage" => display_message: Text<'a>,
-        "severity" => severity: Text<'a>,
-        "actor" => actor: Obj<Principal<'a>>,
-        "client" => client: Obj<Client<'a>>,
-        "device" => device: Obj<OktaDevice<'a>>,
-        "authenticationContext" => auth: Obj<AuthContext<'a>>,
-        "securityContext" => security: Obj<SecurityContext<'a>>,
-        "debugContext" => debug: Obj<DebugContext<'a>>,
-        "outcome" => outcome: Obj<Outcome<'a>>,
-        "target" => target: List<Principal<'a>>,
-        "transaction" => transaction: Obj<Transaction<'a>>,
-        "request" => request: Obj<Request<'a>>,
+        b"uuid" => uuid: Text<'a>,
+        b"published" => published: Text<'a>,
+        b"eventType" => event_type: Text<'a>,
+        b"displayMessage" => display_message: Text<'a>,
+        b"severity" => severity: Text<'a>,
+        b"actor" => actor: Obj<Principal<'a>>,
+        b"client" => client: Obj<Client<'a>>,
+        b"device" => device: Obj<OktaDevice<'a>>,
+        b"authenticationContext" => auth: Obj<AuthContext<'a>>,
+        b"securityContext" => security: Obj<SecurityContext<'a>>,
+        b"debugContext" => debug: Obj<DebugContext<'a>>,
+        b"outcome" => outcome: Obj<Outcome<'a>>,
+        b"target" => target: List<Principal<'a>>,
+        b"transaction" => transaction: Obj<Transaction<'a>>,
+        b"request" => request: Obj<Request<'a>>,
     }
 }
 
 okta_object! {
     /// An actor or target.
     struct Principal<'a> {
-        "id" => id: Text<'a>,
-        "type" => kind: Text<'a>,
-        "alternateId" => alternate_id: Text<'a>,
-        "displayName" => display_name: Text<'a>,
+        b"id" => id: Text<'a>,
+        b"type" => kind: Text<'a>,
+        b"alternateId" => alternate_id: Text<'a>,
+        b"displayName" => display_name: Text<'a>,
     }
 }
 
 okta_object! {
     struct Client<'a> {
-        "ipAddress" => ip_address: Text<'a>,
-        "userAgent" => user_agent: Obj<UserAgent<'a>>,
-        "geographicalContext" => geo: Obj<Geo<'a>>,
+        b"ipAddress" => ip_address: Text<'a>,
+        b"userAgent" => user_agent: Obj<UserAgent<'a>>,
+        b"geographicalContext" => geo: Obj<Geo<'a>>,
         /// The OAuth client id of the request, when there is one.
-        "id" => id: Text<'a>,
+        b"id" => id: Text<'a>,
     }
 }
 
 okta_object! {
     struct UserAgent<'a> {
-        "rawUserAgent" => raw: Text<'a>,
-        "os" => os: Text<'a>,
+        b"rawUserAgent" => raw: Text<'a>,
+        b"os" => os: Text<'a>,
     }
 }
 
 okta_object! {
     struct Geo<'a> {
-        "city" => city: Text<'a>,
-        "country" => country: Text<'a>,
-        "geolocation" => geolocation: Obj<GeoPoint<'a>>,
+        b"city" => city: Text<'a>,
+        b"country" => country: Text<'a>,
+        b"geolocation" => geolocation: Obj<GeoPoint<'a>>,
     }
 }
 
 okta_object! {
     struct GeoPoint<'a> {
-        "lat" => lat: Num,
-        "lon" => lon: Num,
+        b"lat" => lat: Num,
+        b"lon" => lon: Num,
     }
 }
 
 okta_object! {
     /// The top-level `device` of Identity Engine events (a registered device).
     struct OktaDevice<'a> {
-        "id" => id: Text<'a>,
-        "managed" => managed: Flag,
-        "os_platform" => os_platform: Text<'a>,
+        b"id" => id: Text<'a>,
+        b"managed" => managed: Flag,
+        b"os_platform" => os_platform: Text<'a>,
     }
 }
 
 okta_object! {
     struct AuthContext<'a> {
-        "externalSessionId" => external_session_id: Text<'a>,
-        "rootSessionId" => root_session_id: Text<'a>,
-        "credentialType" => credential_type: Text<'a>,
-        "credentialProvider" => credential_provider: Text<'a>,
-        "authenticationProvider" => authentication_provider: Text<'a>,
+        b"externalSessionId" => external_session_id: Text<'a>,
+        b"rootSessionId" => root_session_id: Text<'a>,
+        b"credentialType" => credential_type: Text<'a>,
+        b"credentialProvider" => credential_provider: Text<'a>,
+        b"authenticationProvider" => authentication_provider: Text<'a>,
     }
 }
 
 okta_object! {
     struct SecurityContext<'a> {
-        "asNumber" => as_number: Asn,
-        "asOrg" => as_org: Text<'a>,
-        "isp" => isp: Text<'a>,
-        "isProxy" => is_proxy: Flag,
+        b"asNumber" => as_number: Asn,
+        b"asOrg" => as_org: Text<'a>,
+        b"isp" => isp: Text<'a>,
+        b"isProxy" => is_proxy: Flag,
     }
 }
 
 okta_object! {
     struct DebugContext<'a> {
-        "debugData" => data: Obj<DebugData<'a>>,
+        b"debugData" => data: Obj<DebugData<'a>>,
     }
 }
 
 okta_object! {
     struct DebugData<'a> {
-        "requestUri" => request_uri: Text<'a>,
-        "url" => url: Text<'a>,
-        "dtHash" => dt_hash: Text<'a>,
-        "factor" => factor: Text<'a>,
-        "rootSessionId" => root_session_id: Text<'a>,
-        "privilegeGranted" => privilege_granted: Text<'a>,
-        "privilegeRevoked" => privilege_revoked: Text<'a>,
-        "grantedScopes" => granted_scopes: Text<'a>,
-        "scopes" => scopes: Text<'a>,
-        "originalPrincipal" => original_principal: Obj<Principal<'a>>,
-        "risk" => risk: Risk,
-        "logOnlySecurityData" => log_only_security_data: Risk,
-        "threatSuspected" => threat_suspected: Flag,
+        b"requestUri" => request_uri: Text<'a>,
+        b"url" => url: Text<'a>,
+        b"dtHash" => dt_hash: Text<'a>,
+        b"factor" => factor: Text<'a>,
+        b"rootSessionId" => root_session_id: Text<'a>,
+        b"privilegeGranted" => privilege_granted: Text<'a>,
+        b"privilegeRevoked" => privilege_revoked: Text<'a>,
+        b"grantedScopes" => granted_scopes: Text<'a>,
+        b"scopes" => scopes: Text<'a>,
+        b"originalPrincipal" => original_principal: Obj<Principal<'a>>,
+        b"risk" => risk: Risk,
+        b"logOnlySecurityData" => log_only_security_data: Risk,
+        b"threatSuspected" => threat_suspected: Flag,
     }
 }
 
 okta_object! {
     struct Outcome<'a> {
-        "result" => result: Text<'a>,
-        "reason" => reason: Text<'a>,
+        b"result" => result: Text<'a>,
+        b"reason" => reason: Text<'a>,
     }
 }
 
 okta_object! {
     struct Transaction<'a> {
-        "detail" => detail: Obj<TransactionDetail<'a>>,
+        b"detail" => detail: Obj<TransactionDetail<'a>>,
     }
 }
 
 okta_object! {
     struct TransactionDetail<'a> {
-        "rootApiTokenId" => root_api_token_id: Text<'a>,
-        "requestApiTokenId" => request_api_token_id: Text<'a>,
+        b"rootApiTokenId" => root_api_token_id: Text<'a>,
+        b"requestApiTokenId" => request_api_token_id: Text<'a>,
     }
 }
 
 okta_object! {
     struct Request<'a> {
-        "ipChain" => ip_chain: First<IpChainEntry<'a>>,
+        b"ipChain" => ip_chain: First<IpChainEntry<'a>>,
     }
 }
 
 okta_object! {
     struct IpChainEntry<'a> {
-        "ip" => ip: Text<'a>,
+        b"ip" => ip: Text<'a>,
     }
 }
 
@@ -1883,26 +1785,40 @@ mod tests {
 
     #[test]
     fn broken_json_is_rejected_with_a_reason() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 11] = [
             (
                 br#"{"eventType":"x"} {}"#,
                 "not valid JSON: trailing characters",
             ),
             (b"", "not valid JSON: EOF while parsing"),
             (b"   ", "not valid JSON: EOF while parsing"),
+            (b"[1", "not valid JSON: EOF while parsing"),
+            // Grammar is checked in fields that are not read, too.
             (
-                b"{\"eventType\":\"\xff\"}",
-                "not valid JSON: the record is not UTF-8 text",
+                b"{\"eventType\":\"x\",\"other\":\"a\x01b\"}",
+                "not valid JSON: control character",
             ),
             (
-                br#"{"eventType":1e999999}"#,
-                "not valid JSON: InvalidNumber",
+                br#"{"eventType":"x","other":"\q"}"#,
+                "not valid JSON: invalid escape",
+            ),
+            (
+                br#"{"eventType":"x","other":[01]}"#,
+                "not valid JSON: invalid number",
+            ),
+            (
+                br#"{"eventType":"x","other":{"a":1,}}"#,
+                "not valid JSON: key must be a string",
             ),
             (
                 br#""text""#,
                 "not an Okta LogEvent object: the record is a JSON string",
             ),
             (b"null", "not an Okta LogEvent object: the record is null"),
+            (
+                b"[1]",
+                "not an Okta LogEvent object: the record is a JSON array",
+            ),
         ];
         for (input, want) in cases {
             let err = Okta
@@ -1915,6 +1831,81 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    const PLAIN: &str =
+        r#"{"eventType":"user.session.start","published":"2026-01-05T09:00:00Z","uuid":"u","#;
+
+    fn parse_bytes(b: &[u8]) -> Result<Event, ParseError> {
+        match Okta.parse(b, RecordCtx::default())? {
+            Parsed::Events(mut v) => {
+                let e = v.remove(0);
+                e.validate().unwrap();
+                Ok(e)
+            }
+            Parsed::Skip(n) => panic!("skipped: {n}"),
+        }
+    }
+
+    /// Bytes that are not UTF-8 are no reason to lose an event: unread, they are not looked
+    /// at (as before); read, they become U+FFFD (before, the record was rejected). The raw
+    /// record keeps them as they came.
+    #[test]
+    fn bytes_that_are_not_utf8_do_not_cost_the_event() {
+        let mut rec = PLAIN.as_bytes().to_vec();
+        rec.extend_from_slice(
+            b"\"legacyEventType\":\"x\xff\xfey\",\"displayMessage\":\"caf\xe9\"}",
+        );
+        let e = parse_bytes(&rec).unwrap();
+        assert_eq!(e.midwatch.action.as_deref(), Some("login"));
+        assert_eq!(e.message.as_deref(), Some("caf\u{FFFD}"));
+
+        let out = crate::normalize_bytes(&Okta, &rec, &crate::Limits::default());
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(
+            out.raw.first().map(|r| r.bytes.as_slice()),
+            Some(rec.as_slice())
+        );
+
+        let e = parse_bytes(
+            b"{\"eventType\":\"user.session.\xffend\",\"published\":\"2026-01-05T09:00:00Z\"}",
+        )
+        .unwrap();
+        assert_eq!(
+            e.metadata.event_code.as_deref(),
+            Some("user.session.\u{FFFD}end")
+        );
+    }
+
+    /// A lone UTF-16 surrogate escape reads as U+FFFD (before: the record was rejected when
+    /// the field was read; the SIMD attempt turned it into NUL); pairs decode.
+    #[test]
+    fn lone_surrogate_escapes_read_as_the_replacement_character() {
+        let e = parse(&format!(
+            r#"{PLAIN}"displayMessage":"a\ud800b \ud83d\ude00","client":{{"userAgent":{{"rawUserAgent":"\udc00"}}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(e.message.as_deref(), Some("a\u{FFFD}b \u{1F600}"));
+        assert_eq!(e.user_agent(), Some("\u{FFFD}"));
+        assert!(!e.message.as_deref().unwrap_or("").contains('\0'));
+    }
+
+    /// Numbers beyond an `f64`: not looked at where unread (as before), absent where read
+    /// (before: the record was rejected).
+    #[test]
+    fn numbers_out_of_range_read_as_absent() {
+        let e = parse(&format!(
+            r#"{PLAIN}"unread":[1e999999,-1e400],"securityContext":{{"asNumber":1e999,"asOrg":"Example"}},
+                "client":{{"ipAddress":"198.51.100.7","geographicalContext":{{"country":"Portugal","geolocation":{{"lat":1e999,"lon":-9.1}}}}}},
+                "displayMessage":1e400}}"#
+        ))
+        .unwrap();
+        let src = e.src_endpoint.as_deref().unwrap();
+        let asys = src.autonomous_system.as_ref().unwrap();
+        assert_eq!((asys.number, asys.name.as_deref()), (None, Some("Example")));
+        let loc = src.location.as_ref().unwrap();
+        assert_eq!((loc.lat, loc.long), (None, Some(-9.1)));
+        assert!(e.message.is_none());
     }
 
     #[test]
