@@ -20,6 +20,7 @@ pub mod ocsf;
 pub mod okta;
 mod scan;
 pub mod sensor;
+mod tape;
 
 use midwatch_model::Event;
 use midwatch_model::event::RawRef;

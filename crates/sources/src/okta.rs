@@ -83,7 +83,7 @@
 //! The raw record is never altered: these readings are the event's, the bytes are kept as
 //! they came.
 
-use crate::scan::{Number, Reader, Scalar, Syntax};
+use crate::scan::{Kind as ValueKind, Number, Reader, Scalar, Syntax, Values};
 use crate::{ParseError, Parsed, RecordCtx, Source, derived_uid};
 use midwatch_model::event::{
     Api, ApiService, AuthFactor, AutonomousSystem, Device, DstEndpoint, Entity, HttpRequest,
@@ -106,15 +106,40 @@ impl Source for Okta {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        let mut reader = Reader::new(raw);
-        let record = match reader.peek() {
-            Ok(b'{') => Record::read(&mut reader).and_then(|r| reader.end().map(|()| r)),
-            _ => return Err(not_an_object(raw)),
+        // The fast way first; a record it cannot read as the lazy reader would goes the
+        // lazy way, which also has the last word on what is not JSON.
+        let event = match parse_fast(raw) {
+            Some(event) => event,
+            None => parse_lazy(raw),
         };
-        match record {
-            Ok(record) => Ok(Parsed::Events(vec![to_event(record, raw)?])),
-            Err(Syntax(at)) => Err(json_error(raw, at)),
+        Ok(Parsed::Events(vec![event?]))
+    }
+}
+
+/// The event of `raw` read from a simd-json tape; `None` when the record must be read the
+/// lazy way (`crate::tape` says when).
+fn parse_fast(raw: &[u8]) -> Option<Result<Event, ParseError>> {
+    let read = crate::tape::with_tape(raw, |tape| {
+        if tape.kind()? != ValueKind::Object {
+            return Err(Syntax(0));
         }
+        let record = Record::read(tape)?;
+        tape.end()?;
+        Ok(to_event(record, raw))
+    });
+    read?.ok()
+}
+
+/// The event of `raw` read by the lazy reader.
+fn parse_lazy(raw: &[u8]) -> Result<Event, ParseError> {
+    let mut reader = Reader::new(raw);
+    let record = match reader.peek() {
+        Ok(b'{') => Record::read(&mut reader).and_then(|r| reader.end().map(|()| r)),
+        _ => return Err(not_an_object(raw)),
+    };
+    match record {
+        Ok(record) => to_event(record, raw),
+        Err(Syntax(at)) => Err(json_error(raw, at)),
     }
 }
 
@@ -157,7 +182,7 @@ fn not_an_object(raw: &[u8]) -> ParseError {
 
 /// A field read from the value at the reader, which it takes.
 trait Field<'a>: Default {
-    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax>;
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax>;
 }
 
 /// True for the strings vendors use for "no value".
@@ -203,7 +228,7 @@ impl Text<'_> {
 }
 
 impl<'a> Field<'a> for Text<'a> {
-    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
         Ok(Text(match reader.scalar()? {
             Scalar::Str(raw) => Some(raw.text()).filter(|t| !is_placeholder(t)),
             Scalar::Number(Number::U64(n)) => Some(Cow::Owned(n.to_string())),
@@ -225,8 +250,8 @@ macro_rules! scalar_reader {
         #[derive(Debug, Default, Clone, Copy)]
         struct $name(Option<$ty>);
 
-        impl Field<'_> for $name {
-            fn read(reader: &mut Reader<'_>) -> Result<Self, Syntax> {
+        impl<'a> Field<'a> for $name {
+            fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
                 let from_u64: fn(u64) -> Option<$ty> = $num_u;
                 let from_i64: fn(i64) -> Option<$ty> = $num_i;
                 let from_f64: fn(f64) -> Option<$ty> = $num_f;
@@ -340,8 +365,8 @@ impl<T> Default for Obj<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for Obj<T> {
-    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
-        if reader.peek()? == b'{' {
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        if reader.kind()? == ValueKind::Object {
             T::read(reader).map(|t| Obj(Some(t)))
         } else {
             reader.skip().map(|()| Obj(None))
@@ -361,9 +386,9 @@ impl<T> Default for List<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for List<T> {
-    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
-        match reader.peek()? {
-            b'[' => {
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        match reader.kind()? {
+            ValueKind::Array => {
                 let mut out = Vec::new();
                 reader.items(|r| {
                     out.extend(Obj::<T>::read(r)?.0);
@@ -371,8 +396,8 @@ impl<'a, T: Field<'a>> Field<'a> for List<T> {
                 })?;
                 Ok(List(out))
             }
-            b'{' => T::read(reader).map(|t| List(vec![t])),
-            _ => reader.skip().map(|()| List::default()),
+            ValueKind::Object => T::read(reader).map(|t| List(vec![t])),
+            ValueKind::Scalar => reader.skip().map(|()| List::default()),
         }
     }
 }
@@ -388,9 +413,9 @@ impl<T> Default for First<T> {
 }
 
 impl<'a, T: Field<'a>> Field<'a> for First<T> {
-    fn read(reader: &mut Reader<'a>) -> Result<Self, Syntax> {
-        match reader.peek()? {
-            b'[' => {
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        match reader.kind()? {
+            ValueKind::Array => {
                 let mut first = None;
                 let mut seen = false;
                 reader.items(|r| {
@@ -404,8 +429,8 @@ impl<'a, T: Field<'a>> Field<'a> for First<T> {
                 })?;
                 Ok(First(first))
             }
-            b'{' => T::read(reader).map(|t| First(Some(t))),
-            _ => reader.skip().map(|()| First(None)),
+            ValueKind::Object => T::read(reader).map(|t| First(Some(t))),
+            ValueKind::Scalar => reader.skip().map(|()| First(None)),
         }
     }
 }
@@ -467,9 +492,9 @@ impl Risk {
 
     /// The highest level in the value at the reader, looking at most `depth` more `risk`
     /// objects down (deeper ones are skipped unread).
-    fn read_within(reader: &mut Reader<'_>, depth: usize) -> Result<Risk, Syntax> {
-        match reader.peek()? {
-            b'{' => {
+    fn read_within<'a, V: Values<'a>>(reader: &mut V, depth: usize) -> Result<Risk, Syntax> {
+        match reader.kind()? {
+            ValueKind::Object => {
                 let mut found = Risk::None;
                 reader.members(|r, key| {
                     match key {
@@ -492,8 +517,8 @@ impl Risk {
     }
 }
 
-impl Field<'_> for Risk {
-    fn read(reader: &mut Reader<'_>) -> Result<Self, Syntax> {
+impl<'a> Field<'a> for Risk {
+    fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
         Risk::read_within(reader, Risk::MAX_DEPTH)
     }
 }
@@ -518,7 +543,7 @@ macro_rules! okta_object {
         }
 
         impl<$lt> Field<$lt> for $name<$lt> {
-            fn read(reader: &mut Reader<$lt>) -> Result<Self, Syntax> {
+            fn read<V: Values<$lt>>(reader: &mut V) -> Result<Self, Syntax> {
                 let mut out = $name::default();
                 reader.members(|r, key| {
                     match key {
@@ -2193,5 +2218,91 @@ mod tests {
         let a = parse(rec).unwrap();
         assert_eq!(a.metadata.uid, derived_uid("okta", rec.as_bytes()));
         assert!(a.metadata.original_event_uid.is_none());
+    }
+
+    /// Sample records, then each cut short, with bytes changed, inserted or removed.
+    fn damaged_samples() -> Vec<Vec<u8>> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/vendor/okta/test-okta-system-events.log"
+        );
+        let sample = std::fs::read(path).unwrap_or_default();
+        let lines: Vec<Vec<u8>> = sample
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut out = lines.clone();
+        for line in lines.iter().step_by(4) {
+            for cut in (0..line.len()).step_by(23) {
+                out.push(line[..cut].to_vec());
+            }
+        }
+        let tricky: &[u8] = b"\"\\{}[],:01-e.+Eutnfl \n\x01\x7f\xff\xc3\xa9\xed";
+        let mut seed = 0x5eed_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..6_000 {
+            if lines.is_empty() {
+                break;
+            }
+            let mut rec = lines[(next() % lines.len() as u64) as usize].clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % rec.len() as u64) as usize;
+                let b = tricky[(next() % tricky.len() as u64) as usize];
+                match next() % 4 {
+                    0 => {
+                        rec.remove(at);
+                    }
+                    1 => rec.insert(at, b),
+                    2 => rec.splice(at..at, *b"\\ud800").for_each(drop),
+                    _ => rec[at] = b,
+                }
+            }
+            out.push(rec);
+        }
+        out
+    }
+
+    /// The tape is only a faster way to the same reading: wherever it reads a record, the
+    /// lazy reader reads the same event; and a record is rejected as not JSON exactly when
+    /// serde_json finds it is not.
+    #[test]
+    fn fast_and_lazy_readings_agree_and_json_is_json() {
+        let records = damaged_samples();
+        assert!(records.len() > 6_000);
+        let mut fast_read = 0;
+        for rec in &records {
+            let lazy = parse_lazy(rec);
+            if let Some(fast) = parse_fast(rec) {
+                fast_read += 1;
+                match (&fast, &lazy) {
+                    (Ok(f), Ok(l)) => assert_eq!(f, l, "{}", String::from_utf8_lossy(rec)),
+                    (Err(f), Err(l)) => assert_eq!(f.to_string(), l.to_string()),
+                    _ => panic!(
+                        "{}\n fast: {fast:?}\n lazy: {lazy:?}",
+                        String::from_utf8_lossy(rec)
+                    ),
+                }
+            }
+            let via_source = Okta.parse(rec, RecordCtx::default());
+            let not_json = via_source
+                .as_ref()
+                .err()
+                .is_some_and(|e| e.to_string().starts_with("not valid JSON"));
+            let serde_says_not_json = serde_json::from_slice::<serde::de::IgnoredAny>(rec).is_err();
+            assert_eq!(
+                not_json,
+                serde_says_not_json,
+                "{}\n got: {:?}",
+                String::from_utf8_lossy(rec),
+                via_source.err()
+            );
+        }
+        assert!(fast_read > 1_000, "{fast_read}");
     }
 }

@@ -61,33 +61,48 @@ impl Number {
     }
 }
 
-/// A string as it stands in the record, between its quotes.
+/// A string value: as it stands in the record between its quotes, or already decoded (by
+/// a parser that unescapes as it goes).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RawStr<'a> {
-    bytes: &'a [u8],
-    escaped: bool,
+pub(crate) enum Str<'a> {
+    Raw { bytes: &'a [u8], escaped: bool },
+    Decoded(&'a str),
 }
 
-impl<'a> RawStr<'a> {
+impl<'a> Str<'a> {
     /// The string's text: borrowed unless it has escapes or bytes that are not UTF-8.
     pub(crate) fn text(self) -> Cow<'a, str> {
-        if self.escaped {
-            let bytes = unescape(self.bytes);
-            match String::from_utf8(bytes) {
+        match self {
+            Str::Decoded(s) => Cow::Borrowed(s),
+            Str::Raw {
+                bytes,
+                escaped: false,
+            } => match std::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(bytes),
+            },
+            Str::Raw {
+                bytes,
+                escaped: true,
+            } => match String::from_utf8(unescape(bytes)) {
                 Ok(s) => Cow::Owned(s),
                 Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            }
-        } else {
-            String::from_utf8_lossy(self.bytes)
+            },
         }
     }
 
     /// The string's bytes, unescaped (for matching object keys).
     pub(crate) fn bytes(self) -> Cow<'a, [u8]> {
-        if self.escaped {
-            Cow::Owned(unescape(self.bytes))
-        } else {
-            Cow::Borrowed(self.bytes)
+        match self {
+            Str::Decoded(s) => Cow::Borrowed(s.as_bytes()),
+            Str::Raw {
+                bytes,
+                escaped: false,
+            } => Cow::Borrowed(bytes),
+            Str::Raw {
+                bytes,
+                escaped: true,
+            } => Cow::Owned(unescape(bytes)),
         }
     }
 }
@@ -170,13 +185,42 @@ fn unescape(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What the next value is, as far as readers choose by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Array,
+    /// A string, number, boolean or null.
+    Scalar,
+}
+
+/// The values of one record, in document order, as the readers of a source take them:
+/// each call takes exactly one value (read or skipped) and leaves the rest for the next.
+pub(crate) trait Values<'a> {
+    /// What the next value is, without taking it.
+    fn kind(&mut self) -> Result<Kind, Syntax>;
+    /// The next value if it is a scalar; an object or array is skipped.
+    fn scalar(&mut self) -> Result<Scalar<'a>, Syntax>;
+    /// Read the members of the object that is the next value, handing `member` each key
+    /// with the values at its value; `member` must take that value (read or skip it).
+    fn members(
+        &mut self,
+        member: impl FnMut(&mut Self, &[u8]) -> Result<(), Syntax>,
+    ) -> Result<(), Syntax>;
+    /// Read the items of the array that is the next value, handing `item` the values at
+    /// each; `item` must take the item.
+    fn items(&mut self, item: impl FnMut(&mut Self) -> Result<(), Syntax>) -> Result<(), Syntax>;
+    /// Step over the next value, whatever it is.
+    fn skip(&mut self) -> Result<(), Syntax>;
+}
+
 /// A scalar value, or the note that a container was stepped over.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     Number(Number),
-    Str(RawStr<'a>),
+    Str(Str<'a>),
     /// An object or array, skipped.
     Skipped,
 }
@@ -272,7 +316,7 @@ impl<'a> Reader<'a> {
     /// A string whose opening quote is at the reader; the reader ends past its closing
     /// quote.
     #[inline]
-    fn string(&mut self) -> Result<RawStr<'a>, Syntax> {
+    fn string(&mut self) -> Result<Str<'a>, Syntax> {
         let s = self.s;
         let start = self.i + 1;
         let mut i = start;
@@ -289,7 +333,7 @@ impl<'a> Reader<'a> {
                 Some(b'"') => {
                     self.i = i + 1;
                     let bytes = s.get(start..i).unwrap_or_default();
-                    return Ok(RawStr { bytes, escaped });
+                    return Ok(Str::Raw { bytes, escaped });
                 }
                 Some(b'\\') => {
                     escaped = true;
@@ -360,21 +404,21 @@ impl<'a> Reader<'a> {
     }
 
     /// The next value if it is a scalar; an object or array is skipped.
-    pub(crate) fn scalar(&mut self) -> Result<Scalar<'a>, Syntax> {
+    fn scalar_value(&mut self) -> Result<Scalar<'a>, Syntax> {
         match self.peek()? {
             b'"' => self.string().map(Scalar::Str),
             b'n' => self.literal(b"null").map(|()| Scalar::Null),
             b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
             b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
             b'-' | b'0'..=b'9' => self.number().map(Scalar::Number),
-            b'{' | b'[' => self.skip().map(|()| Scalar::Skipped),
+            b'{' | b'[' => self.skip_value().map(|()| Scalar::Skipped),
             _ => self.fail(),
         }
     }
 
     /// Read the members of the object at the reader, handing `member` each key with the
     /// reader at its value; `member` must take that value (read or skip it).
-    pub(crate) fn members(
+    fn object_members(
         &mut self,
         mut member: impl FnMut(&mut Self, &[u8]) -> Result<(), Syntax>,
     ) -> Result<(), Syntax> {
@@ -403,7 +447,7 @@ impl<'a> Reader<'a> {
 
     /// Read the items of the array at the reader, handing `item` the reader at each; `item`
     /// must take the item.
-    pub(crate) fn items(
+    fn array_items(
         &mut self,
         mut item: impl FnMut(&mut Self) -> Result<(), Syntax>,
     ) -> Result<(), Syntax> {
@@ -427,7 +471,7 @@ impl<'a> Reader<'a> {
 
     /// Step over one value of any kind, checking its grammar but decoding nothing. Nesting
     /// is followed with a stack of its own, not by recursion.
-    pub(crate) fn skip(&mut self) -> Result<(), Syntax> {
+    pub(crate) fn skip_value(&mut self) -> Result<(), Syntax> {
         let mut open = Open::default();
         loop {
             // A value.
@@ -500,6 +544,35 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl<'a> Values<'a> for Reader<'a> {
+    fn kind(&mut self) -> Result<Kind, Syntax> {
+        Ok(match self.peek()? {
+            b'{' => Kind::Object,
+            b'[' => Kind::Array,
+            _ => Kind::Scalar,
+        })
+    }
+
+    fn scalar(&mut self) -> Result<Scalar<'a>, Syntax> {
+        self.scalar_value()
+    }
+
+    fn members(
+        &mut self,
+        member: impl FnMut(&mut Self, &[u8]) -> Result<(), Syntax>,
+    ) -> Result<(), Syntax> {
+        self.object_members(member)
+    }
+
+    fn items(&mut self, item: impl FnMut(&mut Self) -> Result<(), Syntax>) -> Result<(), Syntax> {
+        self.array_items(item)
+    }
+
+    fn skip(&mut self) -> Result<(), Syntax> {
+        self.skip_value()
+    }
+}
+
 /// The containers open while skipping: object or array, innermost last. The first 128
 /// levels live in a bit set; deeper ones (rare, and hostile) in a vector.
 #[derive(Default)]
@@ -554,7 +627,7 @@ mod tests {
 
     fn skips(s: &[u8]) -> bool {
         let mut r = Reader::new(s);
-        r.skip().and_then(|()| r.end()).is_ok()
+        r.skip_value().and_then(|()| r.end()).is_ok()
     }
 
     fn serde_accepts(s: &[u8]) -> bool {

@@ -1,0 +1,225 @@
+//! The fast path for sources that read a few fields of large records: simd-json parses the
+//! record into a tape (a flat list of nodes in document order, each object and array
+//! carrying the number of nodes nested in it) and the source's readers take their values
+//! from there through [`Values`], as they would from the lazy reader.
+//!
+//! The tape is only a faster way to the same reading. A record goes this way only when
+//! simd-json reads it exactly as the lazy reader (`crate::scan`) does: simd-json refuses
+//! bytes that are not UTF-8 and numbers beyond an `f64` anywhere in the record, and turns a
+//! lone surrogate escape into NUL, where the lazy reader reads U+FFFD or absent and looks
+//! at nothing it is not asked for. So a record with a surrogate escape skips the tape, and
+//! one that simd-json refuses is read again by the lazy reader, which has the last word on
+//! whether it is JSON at all.
+
+use crate::scan::{Kind, Number, Scalar, Str, Syntax, Values};
+use simd_json::{Buffers, Node, StaticNode};
+use std::cell::RefCell;
+
+/// Records up to this size are parsed in the thread's reusable buffers; larger ones get
+/// buffers of their own, so that one huge record does not pin its memory to the thread.
+const REUSE_LIMIT: usize = 64 * 1024;
+
+/// A mutable copy of the record (the parser unescapes strings in place), the parser's
+/// working buffers and the tape, kept per thread so that a record costs no allocation.
+#[derive(Default)]
+struct Scratch {
+    input: Vec<u8>,
+    buffers: Buffers,
+    /// The last tape's room, emptied (its nodes borrowed the last record).
+    nodes: Vec<Node<'static>>,
+}
+
+/// An empty vector of nodes of any lifetime, in the room of `nodes` (an in-place collect
+/// of nothing: the allocation is kept).
+fn empty_nodes<'b>(mut nodes: Vec<Node<'_>>) -> Vec<Node<'b>> {
+    nodes.clear();
+    nodes
+        .into_iter()
+        .map(|_| Node::Static(StaticNode::Null))
+        .collect()
+}
+
+impl Scratch {
+    /// Parse `raw` and hand its values to `read`; `None` when simd-json refuses it.
+    fn parse<R>(&mut self, raw: &[u8], read: impl FnOnce(&mut Tape<'_, '_>) -> R) -> Option<R> {
+        let Scratch {
+            input,
+            buffers,
+            nodes,
+        } = self;
+        input.clear();
+        input.extend_from_slice(raw);
+        let mut tape = simd_json::Tape(empty_nodes(std::mem::take(nodes)));
+        let out = match simd_json::fill_tape(input, buffers, &mut tape) {
+            Ok(()) => Some(read(&mut Tape {
+                nodes: &tape.0,
+                at: 0,
+            })),
+            Err(_) => None,
+        };
+        *nodes = empty_nodes(tape.0);
+        out
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// True when `raw` has an escape of a UTF-16 surrogate (`\uD800` to `\uDFFF`), which
+/// simd-json does not read as the lazy reader does.
+fn has_surrogate_escape(raw: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', raw).any(|i| {
+        matches!(
+            raw.get(i + 1..i + 4),
+            Some([b'u', b'd' | b'D', b'8' | b'9' | b'a'..=b'f' | b'A'..=b'F'])
+        )
+    })
+}
+
+/// Read `raw` from a simd-json tape when it can be read that way (see the module notes):
+/// `None` when it must go to the lazy reader instead.
+pub(crate) fn with_tape<R>(raw: &[u8], read: impl FnOnce(&mut Tape<'_, '_>) -> R) -> Option<R> {
+    if has_surrogate_escape(raw) {
+        return None;
+    }
+    if raw.len() > REUSE_LIMIT {
+        return Scratch::default().parse(raw, read);
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => scratch.parse(raw, read),
+        Err(_) => Scratch::default().parse(raw, read),
+    })
+}
+
+/// A record's values on the tape, from the next one on.
+pub(crate) struct Tape<'t, 'a> {
+    nodes: &'t [Node<'a>],
+    at: usize,
+}
+
+impl<'a> Tape<'_, 'a> {
+    /// Nothing is left after the value read: the tape holds one value (simd-json fails a
+    /// record with more).
+    pub(crate) fn end(&self) -> Result<(), Syntax> {
+        if self.at == self.nodes.len() {
+            Ok(())
+        } else {
+            Err(Syntax(self.at))
+        }
+    }
+
+    fn next_node(&mut self) -> Result<Node<'a>, Syntax> {
+        let node = self.nodes.get(self.at).copied().ok_or(Syntax(self.at))?;
+        self.at += 1;
+        Ok(node)
+    }
+}
+
+impl<'a> Values<'a> for Tape<'_, 'a> {
+    fn kind(&mut self) -> Result<Kind, Syntax> {
+        match self.nodes.get(self.at) {
+            Some(Node::Object { .. }) => Ok(Kind::Object),
+            Some(Node::Array { .. }) => Ok(Kind::Array),
+            Some(_) => Ok(Kind::Scalar),
+            None => Err(Syntax(self.at)),
+        }
+    }
+
+    fn scalar(&mut self) -> Result<Scalar<'a>, Syntax> {
+        let node = self.nodes.get(self.at).copied().ok_or(Syntax(self.at))?;
+        Ok(match node {
+            Node::String(s) => {
+                self.at += 1;
+                Scalar::Str(Str::Decoded(s))
+            }
+            Node::Static(st) => {
+                self.at += 1;
+                match st {
+                    StaticNode::Null => Scalar::Null,
+                    StaticNode::Bool(b) => Scalar::Bool(b),
+                    StaticNode::U64(v) => Scalar::Number(Number::U64(v)),
+                    StaticNode::I64(v) => Scalar::Number(Number::I64(v)),
+                    StaticNode::F64(v) => Scalar::Number(Number::F64(v)),
+                }
+            }
+            Node::Object { .. } | Node::Array { .. } => {
+                self.skip()?;
+                Scalar::Skipped
+            }
+        })
+    }
+
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &[u8]) -> Result<(), Syntax>,
+    ) -> Result<(), Syntax> {
+        let Node::Object { len, .. } = self.next_node()? else {
+            return Err(Syntax(self.at));
+        };
+        for _ in 0..len {
+            let Node::String(key) = self.next_node()? else {
+                return Err(Syntax(self.at));
+            };
+            member(self, key.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn items(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<(), Syntax>,
+    ) -> Result<(), Syntax> {
+        let Node::Array { len, .. } = self.next_node()? else {
+            return Err(Syntax(self.at));
+        };
+        for _ in 0..len {
+            item(self)?;
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self) -> Result<(), Syntax> {
+        let span = match self.next_node()? {
+            Node::Object { count, .. } | Node::Array { count, .. } => count,
+            _ => 0,
+        };
+        self.at = self.at.saturating_add(span);
+        if self.at > self.nodes.len() {
+            return Err(Syntax(self.at));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        reason = "tests"
+    )]
+    use super::*;
+
+    #[test]
+    fn surrogate_escapes_are_found() {
+        assert!(has_surrogate_escape(br#"{"a":"x\ud800"}"#));
+        assert!(has_surrogate_escape(br#"{"a":"\uDFFF"}"#));
+        // An escaped backslash before `ud800` sends the record the lazy way too: harmless.
+        assert!(has_surrogate_escape(br#"{"a":"\\ud800"}"#));
+        assert!(!has_surrogate_escape(br#"{"a":"\u0026 \ue000"}"#));
+    }
+
+    #[test]
+    fn the_tape_room_is_kept_between_records() {
+        let cap = |raw: &[u8]| {
+            with_tape(raw, |_| ()).unwrap();
+            SCRATCH.with(|c| c.borrow().nodes.capacity())
+        };
+        let first = cap(br#"{"a":[1,2,3,{"b":null}],"c":"d"}"#);
+        assert!(first > 0);
+        assert_eq!(cap(br#"{"a":1}"#), first);
+    }
+}
