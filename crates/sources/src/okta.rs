@@ -2259,7 +2259,14 @@ mod tests {
                         rec.remove(at);
                     }
                     1 => rec.insert(at, b),
-                    2 => rec.splice(at..at, *b"\\ud800").for_each(drop),
+                    2 => {
+                        let escape: &[u8] = match next() % 3 {
+                            0 => b"\\ud800",
+                            1 => b"\\udc00",
+                            _ => b"\\ud83d\\ude00",
+                        };
+                        rec.splice(at..at, escape.iter().copied()).for_each(drop);
+                    }
                     _ => rec[at] = b,
                 }
             }

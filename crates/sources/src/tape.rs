@@ -7,8 +7,8 @@
 //! simd-json reads it exactly as the lazy reader (`crate::scan`) does: simd-json refuses
 //! bytes that are not UTF-8 and numbers beyond an `f64` anywhere in the record, and turns a
 //! lone surrogate escape into NUL, where the lazy reader reads U+FFFD or absent and looks
-//! at nothing it is not asked for. So a record with a surrogate escape skips the tape, and
-//! one that simd-json refuses is read again by the lazy reader, which has the last word on
+//! at nothing it is not asked for. So a record that simd-json refuses, or with a NUL in a
+//! string that is read, is read again by the lazy reader, which has the last word on
 //! whether it is JSON at all.
 
 use crate::scan::{Kind, Number, Scalar, Str, Syntax, Values};
@@ -66,23 +66,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// True when `raw` has an escape of a UTF-16 surrogate (`\uD800` to `\uDFFF`), which
-/// simd-json does not read as the lazy reader does.
-fn has_surrogate_escape(raw: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', raw).any(|i| {
-        matches!(
-            raw.get(i + 1..i + 4),
-            Some([b'u', b'd' | b'D', b'8' | b'9' | b'a'..=b'f' | b'A'..=b'F'])
-        )
-    })
-}
-
 /// Read `raw` from a simd-json tape when it can be read that way (see the module notes):
 /// `None` when it must go to the lazy reader instead.
 pub(crate) fn with_tape<R>(raw: &[u8], read: impl FnOnce(&mut Tape<'_, '_>) -> R) -> Option<R> {
-    if has_surrogate_escape(raw) {
-        return None;
-    }
     if raw.len() > REUSE_LIMIT {
         return Scratch::default().parse(raw, read);
     }
@@ -129,6 +115,11 @@ impl<'a> Values<'a> for Tape<'_, 'a> {
     fn scalar(&mut self) -> Result<Scalar<'a>, Syntax> {
         let node = self.nodes.get(self.at).copied().ok_or(Syntax(self.at))?;
         Ok(match node {
+            // simd-json decodes a lone surrogate escape as NUL, where the lazy reader reads
+            // U+FFFD: a string read with a NUL in it sends the record the lazy way.
+            Node::String(s) if memchr::memchr(0, s.as_bytes()).is_some() => {
+                return Err(Syntax(self.at));
+            }
             Node::String(s) => {
                 self.at += 1;
                 Scalar::Str(Str::Decoded(s))
@@ -204,12 +195,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn surrogate_escapes_are_found() {
-        assert!(has_surrogate_escape(br#"{"a":"x\ud800"}"#));
-        assert!(has_surrogate_escape(br#"{"a":"\uDFFF"}"#));
-        // An escaped backslash before `ud800` sends the record the lazy way too: harmless.
-        assert!(has_surrogate_escape(br#"{"a":"\\ud800"}"#));
-        assert!(!has_surrogate_escape(br#"{"a":"\u0026 \ue000"}"#));
+    fn a_nul_in_a_string_read_sends_the_record_the_lazy_way() {
+        let first_string =
+            |raw: &[u8]| with_tape(raw, |t| t.members(|t, _| t.scalar().map(drop)).is_ok());
+        assert_eq!(first_string(br#"{"a":"x\u0041"}"#), Some(true));
+        assert_eq!(first_string(br#"{"a":"x\ud800"}"#), Some(false));
+        assert_eq!(first_string(br#"{"a":"x\u0000"}"#), Some(false));
+        assert_eq!(first_string(b"{\"a\":\"\xff\"}"), None);
     }
 
     #[test]
