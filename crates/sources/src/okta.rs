@@ -66,10 +66,12 @@
 //! JSON-in-a-string security data, `\u0026`-style escapes, impossible dates such as
 //! `2017-09-31`.
 //!
-//! The hot path reads the record in one pass with a lazy reader (`crate::scan`): the fields
-//! midwatch reads are decoded into borrowed typed structs as their keys come (no
-//! `serde_json::Value`, no tape), every other value is stepped over with its grammar checked
-//! and nothing decoded, and only what the event keeps is allocated.
+//! The hot path parses the record with simd-json into a tape (`crate::tape`) and reads the
+//! fields it needs from there into borrowed typed structs (no `serde_json::Value`); the
+//! lazy one-pass reader (`crate::scan`) reads, through the same readers, the few records
+//! simd-json would read differently (see `crate::tape`), and decides what is not JSON.
+//! Either way nothing is recursed into that is not read, and only what the event keeps is
+//! allocated.
 //!
 //! Broken input: a record is rejected only when it is not JSON (serde_json's description of
 //! the fault is the reason) or names no usable `eventType`/`published`. Within JSON:
