@@ -47,9 +47,10 @@ pub fn event(e: &Event, privacy: &Privacy) -> NewRecord {
         app,
         action: m
             .action
-            .clone()
-            .or_else(|| e.activity_name.clone())
-            .unwrap_or_default(),
+            .as_deref()
+            .or(e.activity_name.as_deref())
+            .unwrap_or_default()
+            .to_string(),
         payload,
         word_keys: words,
     }

@@ -8,7 +8,13 @@
 //! expect, and [`Event::from_ocsf_json`] checks the class/activity/type arithmetic on the way in.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
+
+/// Text that is most often one of midwatch's own fixed words (a caption, a product name,
+/// an action): those are shared constants, anything else (read back from a document) is
+/// owned. Serialized as a plain string.
+pub type Word = Cow<'static, str>;
 
 /// OCSF schema version the emitted events follow.
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -359,7 +365,7 @@ pub struct User {
     pub type_id: Option<u8>,
     /// OCSF user type caption.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_name: Option<String>,
+    pub type_name: Option<Word>,
     /// Whether the user has MFA enrolled, when the source says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_mfa: Option<bool>,
@@ -372,7 +378,7 @@ impl User {
         User {
             uid: Some(uid.into()),
             type_id: Some(type_id),
-            type_name: Some(caption.to_string()),
+            type_name: Some(Cow::Borrowed(caption)),
             ..User::default()
         }
     }
@@ -533,7 +539,7 @@ pub struct HttpRequest {
 pub struct AuthFactor {
     /// Factor type caption: `Push Notification`, `TOTP`, `WebAuthn`, `SMS`, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub factor_type: Option<String>,
+    pub factor_type: Option<Word>,
 }
 
 /// OCSF `web_resources` item: the page, record, report or secret acted on.
@@ -575,7 +581,7 @@ pub struct File {
 pub struct Entity {
     /// Entity type: `oauth_grant`, `api_token`, `webhook`, ….
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_name: Option<String>,
+    pub type_name: Option<Word>,
     /// Entity name (e.g. the OAuth client's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -622,13 +628,13 @@ pub struct Metadata {
     pub uid: String,
     /// OCSF schema version.
     #[serde(default)]
-    pub version: String,
+    pub version: Word,
     /// The product that produced the original record.
     #[serde(default)]
     pub product: ProductRef,
     /// The source name midwatch read it with (`sensor`, `ocsf`, `okta`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_name: Option<String>,
+    pub log_name: Option<Word>,
     /// The source's own name for the event (`login`, `user.session.start`, `ConsoleLogin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_code: Option<String>,
@@ -648,17 +654,17 @@ pub struct Metadata {
 pub struct ProductRef {
     /// Product name.
     #[serde(default)]
-    pub name: String,
+    pub name: Word,
     /// Vendor name.
     #[serde(default)]
-    pub vendor_name: String,
+    pub vendor_name: Word,
 }
 
 /// Where the original record of an event is: its source, its position and its hash.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RawRef {
     /// Source name.
-    pub source: String,
+    pub source: Word,
     /// SHA-256 of the raw record bytes, hex.
     pub sha256: String,
     /// 1-based line in the file or batch the record came from, when read line by line.
@@ -675,7 +681,7 @@ pub struct RawRecord {
     /// SHA-256 of `bytes`, hex: what events reference in `midwatch.raw.sha256`.
     pub sha256: String,
     /// The source that read it.
-    pub source: String,
+    pub source: Word,
     /// The record, byte for byte.
     pub bytes: Vec<u8>,
 }
@@ -728,7 +734,7 @@ pub struct MidwatchExt {
     pub app: Option<Box<AppFacts>>,
     /// The midwatch action name (sensor `type`), shared by every source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<Word>,
     /// Number of records, rows or items the action touched (exports, bulk downloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
@@ -745,7 +751,7 @@ pub struct Event {
     pub activity_id: u32,
     /// OCSF activity caption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity_name: Option<String>,
+    pub activity_name: Option<Word>,
     /// OCSF type uid: class uid * 100 + activity id.
     pub type_uid: u64,
     /// Event time, epoch milliseconds.
@@ -758,7 +764,7 @@ pub struct Event {
     pub status_id: StatusId,
     /// Outcome caption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Word>,
     /// The source's reason for the outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail: Option<String>,
@@ -787,7 +793,7 @@ pub struct Event {
     pub http_request: Option<Box<HttpRequest>>,
     /// Authentication protocol or method caption (`sso`, `password`, `passkey`, `token`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_protocol: Option<String>,
+    pub auth_protocol: Option<Word>,
     /// OCSF auth protocol id (0 unknown, 99 other).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_protocol_id: Option<u8>,
@@ -839,7 +845,7 @@ pub struct Api {
 pub struct ApiService {
     /// Service name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Word>,
 }
 
 /// Why an OCSF document is not a midwatch event.
@@ -890,7 +896,7 @@ impl Event {
             class_uid: class,
             category_uid: class.category_uid(),
             activity_id,
-            activity_name: class.activity_name(activity_id).map(str::to_string),
+            activity_name: class.activity_name(activity_id).map(Cow::Borrowed),
             type_uid: u64::from(class.uid()) * 100 + u64::from(activity_id),
             time,
             severity_id: 1,
@@ -900,7 +906,7 @@ impl Event {
             message: None,
             metadata: Metadata {
                 uid: uid.into(),
-                version: OCSF_VERSION.to_string(),
+                version: Cow::Borrowed(OCSF_VERSION),
                 ..Metadata::default()
             },
             actor: Actor::default(),
@@ -927,7 +933,7 @@ impl Event {
     /// Set the outcome and its caption together.
     pub fn set_status(&mut self, status: StatusId) {
         self.status_id = status;
-        self.status = (status != StatusId::Unknown).then(|| status.caption().to_string());
+        self.status = (status != StatusId::Unknown).then(|| Cow::Borrowed(status.caption()));
     }
 
     /// The event id.

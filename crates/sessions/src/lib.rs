@@ -464,7 +464,12 @@ impl Stitcher {
             n += 1;
             id = session_id(&format!("{key}#{n}"), e.time);
         }
-        let source = e.metadata.log_name.clone().unwrap_or_default();
+        let source = e
+            .metadata
+            .log_name
+            .as_deref()
+            .unwrap_or_default()
+            .to_string();
         let session = Session {
             id: id.clone(),
             key: key.to_string(),
@@ -599,7 +604,7 @@ impl Stitcher {
         }
         if login && e.status_id != StatusId::Failure {
             if e.auth_protocol.is_some() {
-                s.auth_method = e.auth_protocol.clone();
+                s.auth_method = e.auth_protocol.as_deref().map(str::to_string);
             }
             if e.is_mfa.is_some() {
                 s.mfa = e.is_mfa;

@@ -27,7 +27,7 @@ fn cfg() -> Config {
 fn ev(id: &str, t: i64, class: ClassUid, activity: u32, sid: &str, action: &str) -> Event {
     let mut e = Event::new(class, activity, t, id);
     e.metadata.log_name = Some("sensor".into());
-    e.midwatch.action = Some(action.into());
+    e.midwatch.action = Some(action.to_string().into());
     e.actor.user = Some(Box::new(User::new(
         "alice@example.com",
         IdentityKind::Human,

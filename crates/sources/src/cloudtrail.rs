@@ -1215,15 +1215,15 @@ fn to_event(r: Record, raw: &[u8], index: Option<usize>) -> Result<Event, ParseE
     let (class, activity, action) = ocsf_kind(kind, name, &r);
     let mut e = Event::new(class, activity, time, uid);
     if class == ClassUid::Authentication && activity == 99 {
-        e.activity_name = Some("MFA Challenge".to_string());
+        e.activity_name = Some("MFA Challenge".into());
     }
     e.metadata.product = ProductRef {
-        name: "CloudTrail".to_string(),
-        vendor_name: "AWS".to_string(),
+        name: "CloudTrail".into(),
+        vendor_name: "AWS".into(),
     };
     e.metadata.original_event_uid = r.event_id.clone();
     e.metadata.event_code = Some(name.to_string());
-    e.midwatch.action = action.map(str::to_string);
+    e.midwatch.action = action.map(Into::into);
 
     // Outcome: CloudTrail records an error code or message only when the call failed.
     let console_result = r
@@ -1321,10 +1321,9 @@ fn fill_client(e: &mut Event, r: &Record, interactive: bool) {
     }));
     e.api = Some(Box::new(Api {
         operation: r.event_name.clone(),
-        service: r
-            .event_source
-            .clone()
-            .map(|name| ApiService { name: Some(name) }),
+        service: r.event_source.clone().map(|name| ApiService {
+            name: Some(name.into()),
+        }),
     }));
 }
 
@@ -1336,7 +1335,7 @@ fn mfa_factor(device_arn: &str) -> AuthFactor {
         "TOTP"
     };
     AuthFactor {
-        factor_type: Some(factor.to_string()),
+        factor_type: Some(factor.into()),
     }
 }
 
@@ -1355,9 +1354,9 @@ fn fill_console_login(e: &mut Event, ui_kind: Option<&str>, extra: Option<&Addit
             )
         );
     e.auth_protocol = if federated {
-        Some("sso".to_string())
+        Some("sso".into())
     } else if matches!(ui_kind, Some("IAMUser" | "Root")) {
-        Some("password".to_string())
+        Some("password".into())
     } else {
         None
     };
@@ -1384,7 +1383,7 @@ fn fill_federated_login(
     resp: Option<&ResponseElements>,
 ) {
     let saml = name == "AssumeRoleWithSAML";
-    e.auth_protocol = Some(if saml { "sso" } else { "token" }.to_string());
+    e.auth_protocol = Some(if saml { "sso" } else { "token" }.into());
     e.auth_protocol_id = Some(99);
     let creds = resp.and_then(|x| x.credentials.as_ref());
     let key = creds.and_then(|c| c.access_key_id.clone());
@@ -1418,7 +1417,7 @@ fn fill_issued_session(
         _ => issued_identity(name, req, resp).map(Box::new),
     };
     e.entity = Some(Box::new(Entity {
-        type_name: Some("api_token".to_string()),
+        type_name: Some("api_token".into()),
         name: resp.and_then(|x| {
             x.assumed_role_user
                 .as_ref()
@@ -1448,7 +1447,7 @@ fn fill_access_key(
         None => e.actor.user.clone(),
     };
     e.entity = Some(Box::new(Entity {
-        type_name: Some("api_token".to_string()),
+        type_name: Some("api_token".into()),
         name: None,
         uid: key
             .and_then(|k| k.access_key_id.clone())

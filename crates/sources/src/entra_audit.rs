@@ -545,7 +545,8 @@ fn entity_of(t: &Target, type_name: Option<&str>) -> Entity {
     Entity {
         type_name: type_name
             .map(str::to_string)
-            .or_else(|| t.kind.as_deref().map(snake)),
+            .or_else(|| t.kind.as_deref().map(snake))
+            .map(Into::into),
         name: t
             .display_name
             .clone()
@@ -667,13 +668,12 @@ fn to_event(top: Rec, raw: &[u8]) -> Result<Parsed, ParseError> {
     e.metadata.product = entra_product();
     e.metadata.original_event_uid = b.id.clone();
     e.metadata.event_code = Some(activity.to_string());
-    e.midwatch.action = action.map(str::to_string);
+    e.midwatch.action = action.map(Into::into);
     e.api = Some(Box::new(Api {
         operation: Some(activity.to_string()),
-        service: b
-            .logged_by_service
-            .clone()
-            .map(|name| ApiService { name: Some(name) }),
+        service: b.logged_by_service.clone().map(|name| ApiService {
+            name: Some(name.into()),
+        }),
     }));
 
     let result = b
@@ -966,7 +966,7 @@ fn to_event(top: Rec, raw: &[u8]) -> Result<Parsed, ParseError> {
                     .filter(|f| KNOWN_FACTORS.contains(&f.as_str()))
             {
                 e.auth_factors.push(AuthFactor {
-                    factor_type: Some(f),
+                    factor_type: Some(f.into()),
                 });
             }
         }

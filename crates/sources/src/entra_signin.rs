@@ -1021,14 +1021,14 @@ fn to_event(top: Rec, raw: &[u8]) -> Result<Parsed, ParseError> {
     // How.
     let (auth_protocol, is_mfa, factors) = auth_facts(b, kind, outcome);
     if auth_protocol.is_some() {
-        e.auth_protocol = auth_protocol.map(str::to_string);
+        e.auth_protocol = auth_protocol.map(Into::into);
         e.auth_protocol_id = Some(99);
     }
     e.is_mfa = is_mfa;
     e.auth_factors = factors
         .into_iter()
         .map(|f| AuthFactor {
-            factor_type: Some(f),
+            factor_type: Some(f.into()),
         })
         .collect();
 

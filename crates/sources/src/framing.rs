@@ -5,7 +5,7 @@
 //! event — becomes a [`Reject`] naming its line and reason, and every other record in the
 //! same input is still parsed: one bad line never costs the good ones.
 
-use crate::{Parsed, RecordCtx, Source, stamp};
+use crate::{RecordCtx, Source, stamp};
 use midwatch_model::Event;
 use midwatch_model::event::RawRecord;
 use serde_json::value::RawValue;
@@ -59,13 +59,22 @@ pub struct Normalized {
     pub raw: Vec<RawRecord>,
 }
 
-/// Parse one record with `source`, stamping the events it yields.
+/// What one record added to the output.
+enum Added {
+    /// Events (none or more), and the record's SHA-256 (hex) they reference.
+    Events { sha256: String },
+    /// Nothing: the record was skipped, with the source's note.
+    Skip(String),
+}
+
+/// Parse one record with `source`, appending the events it yields, stamped, to `events`.
 fn parse_record(
     source: &dyn Source,
     raw: &[u8],
     ctx: RecordCtx,
     limits: &Limits,
-) -> Result<Parsed, String> {
+    events: &mut Vec<Event>,
+) -> Result<Added, String> {
     if raw.len() > limits.max_line_bytes {
         return Err(format!(
             "record is {} bytes, over the limit of {} bytes",
@@ -73,15 +82,16 @@ fn parse_record(
             limits.max_line_bytes
         ));
     }
-    match source.parse(raw, ctx) {
-        Ok(Parsed::Events(mut events)) => {
-            let sha = midwatch_model::hash::sha256_hex(raw);
-            for e in &mut events {
-                stamp(e, source.name(), &sha, ctx);
+    let start = events.len();
+    match source.parse_into(raw, ctx, events) {
+        Ok(None) => {
+            let sha256 = midwatch_model::hash::sha256_hex(raw);
+            for e in events.get_mut(start..).unwrap_or_default() {
+                stamp(e, source.name(), &sha256, ctx);
             }
-            Ok(Parsed::Events(events))
+            Ok(Added::Events { sha256 })
         }
-        Ok(skip) => Ok(skip),
+        Ok(Some(note)) => Ok(Added::Skip(note)),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -99,19 +109,18 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     if !is_array && is_single_document(body) {
         // One pretty-printed JSON object (a vendor's `.json` export): one record.
         let ctx = RecordCtx { line: 1, offset: 0 };
-        match parse_record(source, body, ctx, limits) {
-            Ok(Parsed::Events(evs)) => {
-                if let Some(r) = evs.first().and_then(|e| e.midwatch.raw.as_ref()) {
+        match parse_record(source, body, ctx, limits, &mut out.events) {
+            Ok(Added::Events { sha256 }) => {
+                if !out.events.is_empty() {
                     out.raw.push(RawRecord {
-                        sha256: r.sha256.clone(),
-                        source: source.name().to_string(),
+                        sha256,
+                        source: source.name().into(),
                         bytes: body.to_vec(),
                     });
                 }
                 out.records = 1;
-                out.events.extend(evs);
             }
-            Ok(Parsed::Skip(note)) => out.skipped.push(Reject {
+            Ok(Added::Skip(note)) => out.skipped.push(Reject {
                 line: 1,
                 reason: note,
             }),
@@ -119,27 +128,27 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         }
         return out;
     }
-    let accept = |out: &mut Normalized, ctx: RecordCtx, raw: &[u8]| match parse_record(
-        source, raw, ctx, limits,
-    ) {
-        Ok(Parsed::Events(evs)) => {
-            if let Some(r) = evs.first().and_then(|e| e.midwatch.raw.as_ref()) {
-                out.raw.push(RawRecord {
-                    sha256: r.sha256.clone(),
-                    source: source.name().to_string(),
-                    bytes: raw.to_vec(),
-                });
+    let accept = |out: &mut Normalized, ctx: RecordCtx, raw: &[u8]| {
+        let before = out.events.len();
+        match parse_record(source, raw, ctx, limits, &mut out.events) {
+            Ok(Added::Events { sha256 }) => {
+                if out.events.len() > before {
+                    out.raw.push(RawRecord {
+                        sha256,
+                        source: source.name().into(),
+                        bytes: raw.to_vec(),
+                    });
+                }
             }
-            out.events.extend(evs);
+            Ok(Added::Skip(note)) => out.skipped.push(Reject {
+                line: ctx.line,
+                reason: note,
+            }),
+            Err(reason) => out.rejects.push(Reject {
+                line: ctx.line,
+                reason,
+            }),
         }
-        Ok(Parsed::Skip(note)) => out.skipped.push(Reject {
-            line: ctx.line,
-            reason: note,
-        }),
-        Err(reason) => out.rejects.push(Reject {
-            line: ctx.line,
-            reason,
-        }),
     };
     if is_array {
         let items: Vec<&RawValue> = match serde_json::from_slice(body) {
@@ -265,6 +274,7 @@ pub fn normalize_reader(
     sink: &mut dyn Sink,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
+    let mut events = Vec::new();
     let mut offset = 0u64;
     let mut line_no = 0u64;
     let mut first_record = true;
@@ -322,9 +332,9 @@ pub fn normalize_reader(
                 return Ok(());
             }
         }
-        match parse_record(source, line, ctx, limits) {
-            Ok(Parsed::Events(evs)) => evs.into_iter().for_each(|e| sink.event(e)),
-            Ok(Parsed::Skip(note)) => sink.skip(Reject {
+        match parse_record(source, line, ctx, limits, &mut events) {
+            Ok(Added::Events { .. }) => events.drain(..).for_each(|e| sink.event(e)),
+            Ok(Added::Skip(note)) => sink.skip(Reject {
                 line: line_no,
                 reason: note,
             }),

@@ -673,9 +673,9 @@ fn to_event(r: Record, raw: &[u8]) -> Result<Event, ParseError> {
             })
         });
         if let Some(pat) = &r.programmatic_access_type {
-            e.auth_protocol = Some(programmatic_auth(pat).to_string());
+            e.auth_protocol = Some(programmatic_auth(pat).into());
         } else {
-            e.auth_protocol = Some("token".to_string());
+            e.auth_protocol = Some("token".into());
         }
         e.auth_protocol_id = Some(99);
     } else if mapping.class == ClassUid::Authentication && mapping.activity == 1 {
@@ -687,15 +687,15 @@ fn to_event(r: Record, raw: &[u8]) -> Result<Event, ParseError> {
             },
         );
         if let Some(m) = method {
-            e.auth_protocol = Some(m.to_string());
+            e.auth_protocol = Some(m.into());
             e.auth_protocol_id = Some(99);
         }
     }
 
     // midwatch action: API requests made with a token are token use.
     e.midwatch.action = match (action.as_str(), uses_credential) {
-        ("api.request", true) => Some("token_use".to_string()),
-        (_, _) => mapping.action.map(str::to_string),
+        ("api.request", true) => Some("token_use".into()),
+        (_, _) => mapping.action.map(Into::into),
     };
     if action == "api.request"
         && let Some(code) = r.status_code
@@ -846,7 +846,7 @@ fn to_event(r: Record, raw: &[u8]) -> Result<Event, ParseError> {
             _ => (r.name.clone(), None),
         };
         e.entity = Some(Box::new(Entity {
-            type_name: Some(kind.to_string()),
+            type_name: Some(kind.into()),
             name,
             uid,
             // On other actions the scopes are the acting credential's, not the entity's.

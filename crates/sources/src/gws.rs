@@ -654,7 +654,7 @@ fn to_event(a: &Activity, ev: &EventRec, name: &str, time: i64, uid: String) -> 
     };
     e.metadata.original_event_uid = a.id.as_ref().and_then(|i| i.unique_qualifier.clone());
     e.metadata.event_code = Some(name.to_string());
-    e.midwatch.action = mapping.action.map(str::to_string);
+    e.midwatch.action = mapping.action.map(Into::into);
     e.set_status(mapping.status);
 
     // Who acted.
@@ -722,7 +722,7 @@ fn to_event(a: &Activity, ev: &EventRec, name: &str, time: i64, uid: String) -> 
         for mth in &methods {
             if let Some(c) = factor_caption(mth) {
                 e.auth_factors.push(AuthFactor {
-                    factor_type: Some(c.to_string()),
+                    factor_type: Some(c.into()),
                 });
             }
         }
@@ -747,7 +747,7 @@ fn to_event(a: &Activity, ev: &EventRec, name: &str, time: i64, uid: String) -> 
                 }
             };
             if let Some(proto) = protocol.filter(|_| mapping.activity != 2) {
-                e.auth_protocol = Some(proto.to_string());
+                e.auth_protocol = Some(proto.into());
                 e.auth_protocol_id = Some(99);
             }
         }
@@ -829,7 +829,7 @@ fn to_event(a: &Activity, ev: &EventRec, name: &str, time: i64, uid: String) -> 
                 ),
             };
             e.entity = Some(Box::new(Entity {
-                type_name: Some(type_name.to_string()),
+                type_name: Some(type_name.into()),
                 name: ent_name.map(str::to_string),
                 uid: ent_uid.map(str::to_string),
                 scopes,
@@ -858,7 +858,11 @@ fn to_event(a: &Activity, ev: &EventRec, name: &str, time: i64, uid: String) -> 
             e.api = Some(Box::new(Api {
                 operation: Some(name.to_string()),
                 service: Some(ApiService {
-                    name: Some(if app.is_empty() { SVC_NAME } else { app }.to_string()),
+                    name: Some(if app.is_empty() {
+                        SVC_NAME.into()
+                    } else {
+                        app.to_string().into()
+                    }),
                 }),
             }));
             if let Some(alert) = p.str("ALERT_ID") {

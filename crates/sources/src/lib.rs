@@ -25,6 +25,7 @@ mod tape;
 use midwatch_model::Event;
 use midwatch_model::event::RawRef;
 use midwatch_model::hash::sha256_hex;
+use std::borrow::Cow;
 
 pub use framing::{Limits, Normalized, Reject, normalize_bytes, normalize_reader};
 
@@ -81,6 +82,24 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Parse one raw record.
     fn parse(&self, raw: &[u8], ctx: RecordCtx) -> Result<Parsed, ParseError>;
+
+    /// Parse one raw record as [`Source::parse`] does, appending its events to `events`
+    /// rather than to a vector of their own; `Some(note)` when the record is skipped. On
+    /// error nothing is appended.
+    fn parse_into(
+        &self,
+        raw: &[u8],
+        ctx: RecordCtx,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<String>, ParseError> {
+        match self.parse(raw, ctx)? {
+            Parsed::Events(evs) => {
+                events.extend(evs);
+                Ok(None)
+            }
+            Parsed::Skip(note) => Ok(Some(note)),
+        }
+    }
 }
 
 /// Every source midwatch knows, registered once.
@@ -111,12 +130,12 @@ pub fn names() -> Vec<&'static str> {
 
 /// Stamp an event with its source name and the reference to its raw record, whose
 /// SHA-256 (hex) is `sha256`.
-pub fn stamp(event: &mut Event, source: &str, sha256: &str, ctx: RecordCtx) {
+pub fn stamp(event: &mut Event, source: &'static str, sha256: &str, ctx: RecordCtx) {
     if event.metadata.log_name.is_none() {
-        event.metadata.log_name = Some(source.to_string());
+        event.metadata.log_name = Some(Cow::Borrowed(source));
     }
     event.midwatch.raw = Some(Box::new(RawRef {
-        source: source.to_string(),
+        source: Cow::Borrowed(source),
         sha256: sha256.to_string(),
         line: Some(ctx.line),
         offset: Some(ctx.offset),

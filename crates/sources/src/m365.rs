@@ -1375,7 +1375,7 @@ fn to_event(r: Record, raw: &[u8]) -> Result<Event, ParseError> {
         _ => {}
     }
     e.metadata.event_code = Some(code.clone());
-    e.midwatch.action = k.action.map(str::to_string);
+    e.midwatch.action = k.action.map(Into::into);
 
     set_outcome(&mut e, &r, &code);
     set_actor(&mut e, &r, k);
@@ -1556,7 +1556,7 @@ fn set_sign_in(e: &mut Event, r: &Record) {
         None
     };
     if let Some(p) = protocol {
-        e.auth_protocol = Some(p.to_string());
+        e.auth_protocol = Some(p.into());
         e.auth_protocol_id = Some(99);
     }
     // The Strong Authentication Service steps are the MFA part of a sign-in.
@@ -1806,7 +1806,7 @@ fn set_target(e: &mut Event, r: &Record, k: Kind, workload_name: Option<&str>) {
         e.api = Some(Box::new(Api {
             operation: e.metadata.event_code.clone(),
             service: service.map(|s| ApiService {
-                name: Some(s.to_string()),
+                name: Some(s.to_string().into()),
             }),
         }));
     }

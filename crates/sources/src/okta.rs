@@ -108,13 +108,27 @@ impl Source for Okta {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        // The fast way first; a record it cannot read as the lazy reader would goes the
-        // lazy way, which also has the last word on what is not JSON.
-        let event = match parse_fast(raw) {
-            Some(event) => event,
-            None => parse_lazy(raw),
-        };
-        Ok(Parsed::Events(vec![event?]))
+        Ok(Parsed::Events(vec![parse(raw)?]))
+    }
+
+    fn parse_into(
+        &self,
+        raw: &[u8],
+        _ctx: RecordCtx,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<String>, ParseError> {
+        events.push(parse(raw)?);
+        Ok(None)
+    }
+}
+
+/// The event of one record.
+fn parse(raw: &[u8]) -> Result<Event, ParseError> {
+    // The fast way first; a record it cannot read as the lazy reader would goes the lazy
+    // way, which also has the last word on what is not JSON.
+    match parse_fast(raw) {
+        Some(event) => event,
+        None => parse_lazy(raw),
     }
 }
 
@@ -125,9 +139,10 @@ fn parse_fast(raw: &[u8]) -> Option<Result<Event, ParseError>> {
         if tape.kind()? != ValueKind::Object {
             return Err(Syntax(0));
         }
-        let record = Record::read(tape)?;
+        let mut record = Record::default();
+        record.read_into(tape)?;
         tape.end()?;
-        Ok(to_event(record, raw))
+        Ok(to_event(&mut record, raw))
     });
     read?.ok()
 }
@@ -135,12 +150,13 @@ fn parse_fast(raw: &[u8]) -> Option<Result<Event, ParseError>> {
 /// The event of `raw` read by the lazy reader.
 fn parse_lazy(raw: &[u8]) -> Result<Event, ParseError> {
     let mut reader = Reader::new(raw);
-    let record = match reader.peek() {
-        Ok(b'{') => Record::read(&mut reader).and_then(|r| reader.end().map(|()| r)),
+    let mut record = Record::default();
+    let read = match reader.peek() {
+        Ok(b'{') => record.read_into(&mut reader).and_then(|()| reader.end()),
         _ => return Err(not_an_object(raw)),
     };
-    match record {
-        Ok(record) => to_event(record, raw),
+    match read {
+        Ok(()) => to_event(&mut record, raw),
         Err(Syntax(at)) => Err(json_error(raw, at)),
     }
 }
@@ -185,6 +201,13 @@ fn not_an_object(raw: &[u8]) -> ParseError {
 /// A field read from the value at the reader, which it takes.
 trait Field<'a>: Default {
     fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax>;
+
+    /// Read the value at the reader into `self`, replacing what it held (objects are read
+    /// in place rather than built and moved up).
+    fn read_into<V: Values<'a>>(&mut self, reader: &mut V) -> Result<(), Syntax> {
+        *self = Self::read(reader)?;
+        Ok(())
+    }
 }
 
 /// True for the strings vendors use for "no value".
@@ -368,10 +391,17 @@ impl<T> Default for Obj<T> {
 
 impl<'a, T: Field<'a>> Field<'a> for Obj<T> {
     fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        let mut out = Obj(None);
+        out.read_into(reader)?;
+        Ok(out)
+    }
+
+    fn read_into<V: Values<'a>>(&mut self, reader: &mut V) -> Result<(), Syntax> {
         if reader.kind()? == ValueKind::Object {
-            T::read(reader).map(|t| Obj(Some(t)))
+            self.0.insert(T::default()).read_into(reader)
         } else {
-            reader.skip().map(|()| Obj(None))
+            self.0 = None;
+            reader.skip()
         }
     }
 }
@@ -389,17 +419,34 @@ impl<T> Default for List<T> {
 
 impl<'a, T: Field<'a>> Field<'a> for List<T> {
     fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        let mut out = List::default();
+        out.read_into(reader)?;
+        Ok(out)
+    }
+
+    fn read_into<V: Values<'a>>(&mut self, reader: &mut V) -> Result<(), Syntax> {
+        let list = &mut self.0;
+        list.clear();
         match reader.kind()? {
-            ValueKind::Array => {
-                let mut out = Vec::new();
-                reader.items(|r| {
-                    out.extend(Obj::<T>::read(r)?.0);
+            ValueKind::Array => reader.items(|r| {
+                if r.kind()? == ValueKind::Object {
+                    list.push(T::default());
+                    if let Some(item) = list.last_mut() {
+                        item.read_into(r)?;
+                    }
                     Ok(())
-                })?;
-                Ok(List(out))
+                } else {
+                    r.skip()
+                }
+            }),
+            ValueKind::Object => {
+                list.push(T::default());
+                match list.last_mut() {
+                    Some(item) => item.read_into(reader),
+                    None => reader.skip(),
+                }
             }
-            ValueKind::Object => T::read(reader).map(|t| List(vec![t])),
-            ValueKind::Scalar => reader.skip().map(|()| List::default()),
+            ValueKind::Scalar => reader.skip(),
         }
     }
 }
@@ -416,23 +463,32 @@ impl<T> Default for First<T> {
 
 impl<'a, T: Field<'a>> Field<'a> for First<T> {
     fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
+        let mut out = First(None);
+        out.read_into(reader)?;
+        Ok(out)
+    }
+
+    fn read_into<V: Values<'a>>(&mut self, reader: &mut V) -> Result<(), Syntax> {
+        let first = &mut self.0;
+        *first = None;
         match reader.kind()? {
             ValueKind::Array => {
-                let mut first = None;
                 let mut seen = false;
                 reader.items(|r| {
                     if seen {
                         r.skip()
                     } else {
                         seen = true;
-                        first = Obj::<T>::read(r)?.0;
-                        Ok(())
+                        if r.kind()? == ValueKind::Object {
+                            first.insert(T::default()).read_into(r)
+                        } else {
+                            r.skip()
+                        }
                     }
-                })?;
-                Ok(First(first))
+                })
             }
-            ValueKind::Object => T::read(reader).map(|t| First(Some(t))),
-            ValueKind::Scalar => reader.skip().map(|()| First(None)),
+            ValueKind::Object => first.insert(T::default()).read_into(reader),
+            ValueKind::Scalar => reader.skip(),
         }
     }
 }
@@ -547,14 +603,18 @@ macro_rules! okta_object {
         impl<$lt> Field<$lt> for $name<$lt> {
             fn read<V: Values<$lt>>(reader: &mut V) -> Result<Self, Syntax> {
                 let mut out = $name::default();
+                out.read_into(reader)?;
+                Ok(out)
+            }
+
+            fn read_into<V: Values<$lt>>(&mut self, reader: &mut V) -> Result<(), Syntax> {
                 reader.members(|r, key| {
                     match key {
-                        $($key => out.$field = Field::read(r)?,)*
+                        $($key => self.$field.read_into(r)?,)*
                         _ => r.skip()?,
                     }
                     Ok(())
-                })?;
-                Ok(out)
+                })
             }
         }
     };
@@ -1152,10 +1212,10 @@ fn target_of<'r, 'a>(
 }
 
 fn mfa_activity(e: &mut Event) {
-    e.activity_name = Some("MFA Challenge".to_string());
+    e.activity_name = Some("MFA Challenge".into());
 }
 
-fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
+fn to_event(r: &mut Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
     let Some(published) = r.published.get() else {
         return Err(ParseError::field(
             "published",
@@ -1264,10 +1324,10 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
     }
     e.metadata.original_event_uid = vendor_uid;
     e.metadata.product = ProductRef {
-        name: "Okta System Log".to_string(),
-        vendor_name: "Okta".to_string(),
+        name: "Okta System Log".into(),
+        vendor_name: "Okta".into(),
     };
-    e.midwatch.action = action.map(str::to_string);
+    e.midwatch.action = action.map(Into::into);
     e.set_status(status);
     e.status_detail = outcome.reason.take();
     if kind == Kind::MfaRefused && e.status_detail.is_none() {
@@ -1468,11 +1528,11 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
                 Proto::FromContext => context_protocol(auth.as_ref()),
                 Proto::Fixed(p) => p,
             };
-            e.auth_protocol = Some(p.to_string());
+            e.auth_protocol = Some(p.into());
             e.auth_protocol_id = Some(99);
         }
         Kind::AppLogin | Kind::AdminAppLogin => {
-            e.auth_protocol = Some("sso".to_string());
+            e.auth_protocol = Some("sso".into());
             e.auth_protocol_id = Some(99);
         }
         Kind::Mfa | Kind::MfaSent | Kind::MfaRefused => {
@@ -1489,7 +1549,7 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
             });
             if let Some(f) = factor {
                 e.auth_factors.push(AuthFactor {
-                    factor_type: Some(f.into_owned()),
+                    factor_type: Some(f),
                 });
             }
         }
@@ -1554,7 +1614,7 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
                     } else {
                         "oauth_token"
                     }
-                    .to_string(),
+                    .into(),
                 ),
                 name,
                 uid,
@@ -1578,7 +1638,7 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
                 None => (None, None),
             };
             e.entity = Some(Box::new(Entity {
-                type_name: Some("api_token".to_string()),
+                type_name: Some("api_token".into()),
                 name,
                 uid,
                 scopes: Vec::new(),
@@ -1591,7 +1651,7 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
                 None => (None, None),
             };
             e.entity = Some(Box::new(Entity {
-                type_name: Some(entity_type.to_string()),
+                type_name: Some(entity_type.into()),
                 name,
                 uid,
                 scopes: Vec::new(),
@@ -1601,7 +1661,7 @@ fn to_event(mut r: Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
             e.api = Some(Box::new(Api {
                 operation: Some(event_type.clone()),
                 service: Some(ApiService {
-                    name: Some("Okta".to_string()),
+                    name: Some("Okta".into()),
                 }),
             }));
         }

@@ -507,7 +507,7 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
         vendor_name: "midwatch".into(),
     };
     e.metadata.event_code = Some(w.kind.clone());
-    e.midwatch.action = Some(w.kind.clone());
+    e.midwatch.action = Some(w.kind.clone().into());
     e.midwatch.count = w.count;
     e.set_status(match w.outcome.as_deref() {
         None | Some("success") => StatusId::Success,
@@ -636,11 +636,11 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
             }
             e.auth_protocol_id = Some(99);
         }
-        e.auth_protocol = a.method;
+        e.auth_protocol = a.method.map(Into::into);
         e.is_mfa = a.mfa;
         if let Some(f) = a.factor {
             e.auth_factors.push(AuthFactor {
-                factor_type: Some(f),
+                factor_type: Some(f.into()),
             });
         }
     }
@@ -706,7 +706,9 @@ fn to_event(w: Wire) -> Result<Event, ParseError> {
     if let Some(a) = w.api {
         e.api = Some(Box::new(Api {
             operation: Some(a.operation),
-            service: a.service.map(|name| ApiService { name: Some(name) }),
+            service: a.service.map(|name| ApiService {
+                name: Some(name.into()),
+            }),
         }));
         if let Some(m) = a.method {
             e.http_request.get_or_insert_with(Box::default).http_method = Some(m);

@@ -50,10 +50,15 @@ impl Scratch {
         input.clear();
         input.extend_from_slice(raw);
         let mut tape = simd_json::Tape(empty_nodes(std::mem::take(nodes)));
+        // A string can hold a NUL only from an escape (`\u`) or a NUL byte in the record;
+        // without either, no string read needs looking into.
+        let nul_possible =
+            memchr::memchr(0, raw).is_some() || memchr::memmem::find(raw, b"\\u").is_some();
         let out = match simd_json::fill_tape(input, buffers, &mut tape) {
             Ok(()) => Some(read(&mut Tape {
                 nodes: &tape.0,
                 at: 0,
+                nul_possible,
             })),
             Err(_) => None,
         };
@@ -82,6 +87,8 @@ pub(crate) fn with_tape<R>(raw: &[u8], read: impl FnOnce(&mut Tape<'_, '_>) -> R
 pub(crate) struct Tape<'t, 'a> {
     nodes: &'t [Node<'a>],
     at: usize,
+    /// Whether a string on the tape may hold a NUL (see [`Scratch::parse`]).
+    nul_possible: bool,
 }
 
 impl<'a> Tape<'_, 'a> {
@@ -117,7 +124,7 @@ impl<'a> Values<'a> for Tape<'_, 'a> {
         Ok(match node {
             // simd-json decodes a lone surrogate escape as NUL, where the lazy reader reads
             // U+FFFD: a string read with a NUL in it sends the record the lazy way.
-            Node::String(s) if memchr::memchr(0, s.as_bytes()).is_some() => {
+            Node::String(s) if self.nul_possible && memchr::memchr(0, s.as_bytes()).is_some() => {
                 return Err(Syntax(self.at));
             }
             Node::String(s) => {

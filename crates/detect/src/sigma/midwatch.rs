@@ -1048,7 +1048,7 @@ mod sample {
             name: Some(String::new()),
             email_addr: Some(String::new()),
             type_id: Some(1),
-            type_name: Some(String::new()),
+            type_name: Some("".into()),
             has_mfa: Some(true),
         }
     }
@@ -1057,27 +1057,31 @@ mod sample {
         Some(String::new())
     }
 
+    fn w() -> Option<midwatch_model::event::Word> {
+        Some("".into())
+    }
+
     pub(super) fn full_event() -> Event {
         Event {
             class_uid: ClassUid::Authentication,
             category_uid: 3,
             activity_id: 1,
-            activity_name: s(),
+            activity_name: w(),
             type_uid: 300_201,
             time: 0,
             severity_id: 1,
             status_id: StatusId::Success,
-            status: s(),
+            status: w(),
             status_detail: s(),
             message: s(),
             metadata: Metadata {
                 uid: String::new(),
-                version: String::new(),
+                version: "".into(),
                 product: ProductRef {
-                    name: String::new(),
-                    vendor_name: String::new(),
+                    name: "".into(),
+                    vendor_name: "".into(),
                 },
-                log_name: s(),
+                log_name: w(),
                 event_code: s(),
                 original_event_uid: s(),
                 processed_time: Some(0),
@@ -1129,10 +1133,10 @@ mod sample {
                     url_string: s(),
                 }),
             })),
-            auth_protocol: s(),
+            auth_protocol: w(),
             auth_protocol_id: Some(0),
             is_mfa: Some(true),
-            auth_factors: vec![AuthFactor { factor_type: s() }],
+            auth_factors: vec![AuthFactor { factor_type: w() }],
             web_resources: vec![WebResource {
                 type_name: s(),
                 name: s(),
@@ -1147,11 +1151,11 @@ mod sample {
             })),
             api: Some(Box::new(Api {
                 operation: s(),
-                service: Some(ApiService { name: s() }),
+                service: Some(ApiService { name: w() }),
             })),
             privileges: vec![String::new()],
             entity: Some(Box::new(Entity {
-                type_name: s(),
+                type_name: w(),
                 name: s(),
                 uid: s(),
                 scopes: vec![String::new()],
@@ -1170,7 +1174,7 @@ mod sample {
                 session_uid: s(),
                 late: true,
                 raw: Some(Box::new(RawRef {
-                    source: String::new(),
+                    source: "".into(),
                     sha256: String::new(),
                     line: Some(0),
                     offset: Some(0),
@@ -1187,7 +1191,7 @@ mod sample {
                     managed: true,
                     sensitivity: 0,
                 })),
-                action: s(),
+                action: w(),
                 count: Some(0),
             },
         }

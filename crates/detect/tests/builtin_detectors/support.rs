@@ -144,7 +144,7 @@ impl Ev {
         assert!(out.rejects.is_empty(), "{line}: {:?}", out.rejects);
         let mut e = out.events.remove(0);
         if let Some(source) = self.1 {
-            e.metadata.log_name = Some(source.to_string());
+            e.metadata.log_name = Some(source.to_string().into());
         }
         e
     }
