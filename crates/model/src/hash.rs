@@ -18,15 +18,13 @@ pub fn token_fingerprint(raw_token: &str) -> String {
 /// Lowercase hex of arbitrary bytes.
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
+        out.extend_from_slice(&[digit(b >> 4), digit(b & 0x0f)]);
     }
-    out
+    // Every byte is an ASCII hex digit.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// True when `s` is 64 lowercase or uppercase hex digits (a SHA-256 in hex).

@@ -85,7 +85,7 @@
 //! The raw record is never altered: these readings are the event's, the bytes are kept as
 //! they came.
 
-use crate::scan::{Kind as ValueKind, Number, Reader, Scalar, Syntax, Values};
+use crate::scan::{Kind as ValueKind, Number, Reader, Scalar, Str, Syntax, Values};
 use crate::{ParseError, Parsed, RecordCtx, Source, derived_uid};
 use midwatch_model::event::{
     Api, ApiService, AuthFactor, AutonomousSystem, Device, DstEndpoint, Entity, HttpRequest,
@@ -211,6 +211,7 @@ trait Field<'a>: Default {
 }
 
 /// True for the strings vendors use for "no value".
+#[inline]
 fn is_placeholder(s: &str) -> bool {
     let b = s.as_bytes();
     // Most values are longer than any placeholder and carry no padding: decide on sight.
@@ -255,6 +256,8 @@ impl Text<'_> {
 impl<'a> Field<'a> for Text<'a> {
     fn read<V: Values<'a>>(reader: &mut V) -> Result<Self, Syntax> {
         Ok(Text(match reader.scalar()? {
+            // Decoded by the tape parser: borrowed as it is.
+            Scalar::Str(Str::Decoded(s)) => (!is_placeholder(s)).then_some(Cow::Borrowed(s)),
             Scalar::Str(raw) => Some(raw.text()).filter(|t| !is_placeholder(t)),
             Scalar::Number(Number::U64(n)) => Some(Cow::Owned(n.to_string())),
             Scalar::Number(Number::I64(n)) => Some(Cow::Owned(n.to_string())),

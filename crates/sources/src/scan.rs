@@ -71,6 +71,7 @@ pub(crate) enum Str<'a> {
 
 impl<'a> Str<'a> {
     /// The string's text: borrowed unless it has escapes or bytes that are not UTF-8.
+    #[inline]
     pub(crate) fn text(self) -> Cow<'a, str> {
         match self {
             Str::Decoded(s) => Cow::Borrowed(s),

@@ -50,10 +50,9 @@ impl Scratch {
         input.clear();
         input.extend_from_slice(raw);
         let mut tape = simd_json::Tape(empty_nodes(std::mem::take(nodes)));
-        // A string can hold a NUL only from an escape (`\u`) or a NUL byte in the record;
-        // without either, no string read needs looking into.
-        let nul_possible =
-            memchr::memchr(0, raw).is_some() || memchr::memmem::find(raw, b"\\u").is_some();
+        // A string can hold a NUL only from an escape or a NUL byte in the record: without
+        // a backslash or a NUL, no string read needs looking into.
+        let nul_possible = memchr::memchr2(0, b'\\', raw).is_some();
         let out = match simd_json::fill_tape(input, buffers, &mut tape) {
             Ok(()) => Some(read(&mut Tape {
                 nodes: &tape.0,
@@ -208,6 +207,8 @@ mod tests {
         assert_eq!(first_string(br#"{"a":"x\u0041"}"#), Some(true));
         assert_eq!(first_string(br#"{"a":"x\ud800"}"#), Some(false));
         assert_eq!(first_string(br#"{"a":"x\u0000"}"#), Some(false));
+        // A NUL byte as it stands, not escaped: never read as a string.
+        assert_ne!(first_string(b"{\"a\":\"x\x00\"}"), Some(true));
         assert_eq!(first_string(b"{\"a\":\"\xff\"}"), None);
     }
 
