@@ -704,26 +704,24 @@ impl Writer {
             }
         }
         let mut sealed = BTreeMap::new();
+        let mut rebuild = Vec::new();
         for s in manifest
             .segments
             .iter()
             .filter(|s| s.state == SegmentState::Sealed)
         {
             let idx = dir.join(index_file(s.segment));
-            let index = match SegmentIndex::open(&idx, s.segment, s.first_seq) {
-                Ok(i) => i,
-                Err(_) => {
-                    // Rebuild a lost or damaged index from the segment's records.
-                    let seg = dir.join(segment_file(s.segment));
-                    let bytes = std::fs::read(&seg).map_err(io_err(&seg))?;
-                    let m = index_records(&bytes, &mut keystore);
-                    m.write(&idx, s.segment, s.first_seq)
-                        .map_err(io_err(&idx))?;
-                    SegmentIndex::open(&idx, s.segment, s.first_seq)
-                        .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))?
+            match SegmentIndex::open(&idx, s.segment, s.first_seq) {
+                Ok(i) => {
+                    sealed.insert(s.segment, Arc::new(i));
                 }
-            };
-            sealed.insert(s.segment, Arc::new(index));
+                Err(_) => rebuild.push(s),
+            }
+        }
+        // Lost, damaged or older-format indexes are rebuilt from their segments' records,
+        // on every core (after a format change that is every segment of the log).
+        for (segment, index) in rebuild_indexes(dir, &rebuild)? {
+            sealed.insert(segment, Arc::new(index));
         }
         let path = dir.join(segment_file(entry.segment));
         let file = match OpenOptions::new().read(true).append(true).open(&path) {
@@ -1201,6 +1199,58 @@ fn body_len(r: &NewRecord, encrypted: bool) -> usize {
 
 /// Index a segment's records from its bytes, with the words of payloads that are in clear
 /// or whose identity key still exists.
+/// Rebuild the index files of these sealed segments from their records, in parallel.
+fn rebuild_indexes(
+    dir: &Path,
+    segments: &[&SegmentEntry],
+) -> Result<Vec<(u64, SegmentIndex)>, LogError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(segments.len()));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(segments.len());
+    let one = |s: &SegmentEntry, keys: &mut Keystore| -> Result<SegmentIndex, LogError> {
+        let (seg, idx) = (
+            dir.join(segment_file(s.segment)),
+            dir.join(index_file(s.segment)),
+        );
+        let bytes = std::fs::read(&seg).map_err(io_err(&seg))?;
+        index_records(&bytes, keys)
+            .write(&idx, s.segment, s.first_seq)
+            .map_err(io_err(&idx))?;
+        SegmentIndex::open(&idx, s.segment, s.first_seq)
+            .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                // Each thread reads keys on its own: payloads are indexed in clear.
+                let mut keys = match Keystore::open(&dir.join("keys")) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        lock(&done).push(Err(io_err(&dir.join("keys"))(e)));
+                        return;
+                    }
+                };
+                while let Some(s) =
+                    segments.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let r = one(s, &mut keys).map(|i| (s.segment, i));
+                    let failed = r.is_err();
+                    lock(&done).push(r);
+                    if failed {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    done.into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .collect()
+}
+
 pub(crate) fn index_records(bytes: &[u8], keys: &mut Keystore) -> MemIndex {
     let mut m = MemIndex::default();
     for f in Frames::new(bytes) {
