@@ -11,7 +11,9 @@
 mod common;
 
 use common::{record, signer, small};
-use midwatch_evidence::bundle::{BundleError, Selection, export, read_records, tar, verify_bundle};
+use midwatch_evidence::bundle::{
+    BundleError, Selection, Summary, export, read_records, tar, verify_bundle,
+};
 use midwatch_evidence::verify::Options;
 use midwatch_evidence::{Kind, Log, NewRecord, Status};
 use std::path::Path;
@@ -53,6 +55,22 @@ fn log_with_finding(dir: &Path) -> Log {
     log
 }
 
+/// The records of one session.
+fn session(id: &str) -> Selection {
+    Selection {
+        session: Some(id.into()),
+        ..Selection::default()
+    }
+}
+
+/// A log with a finding, and the bundle of `sel` exported from it to `name`.
+fn exported(d: &Path, name: &str, sel: Selection) -> (Log, std::path::PathBuf, Summary) {
+    let log = log_with_finding(&d.join("log"));
+    let out = d.join(name);
+    let summary = export(&log.dir(), &signer(), &sel, &out).unwrap();
+    (log, out, summary)
+}
+
 fn entries(path: &Path) -> Vec<(String, Vec<u8>)> {
     tar::read(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -69,13 +87,7 @@ fn rewrite(path: &Path, f: impl Fn(&str, &mut Vec<u8>)) {
 #[test]
 fn a_session_bundle_verifies_and_holds_exactly_the_session() {
     let d = tempfile::tempdir().unwrap();
-    let log = log_with_finding(&d.path().join("log"));
-    let out = d.path().join("s2.tar");
-    let sel = Selection {
-        session: Some("s-2".into()),
-        ..Selection::default()
-    };
-    let summary = export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let (_log, out, summary) = exported(d.path(), "s2.tar", session("s-2"));
     assert_eq!(summary.records, 41, "40 events of s-2 and its finding");
     let r = verify_bundle(&out, &Options::default());
     assert_eq!(r.status, Status::Intact, "{:?}", r.problem);
@@ -113,13 +125,14 @@ fn a_session_bundle_verifies_and_holds_exactly_the_session() {
 #[test]
 fn a_finding_bundle_holds_the_finding_and_its_evidence_chain() {
     let d = tempfile::tempdir().unwrap();
-    let log = log_with_finding(&d.path().join("log"));
-    let out = d.path().join("f.tar");
-    let sel = Selection {
-        finding: Some("f-1".into()),
-        ..Selection::default()
-    };
-    export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let (_log, out, _) = exported(
+        d.path(),
+        "f.tar",
+        Selection {
+            finding: Some("f-1".into()),
+            ..Selection::default()
+        },
+    );
     assert_eq!(
         verify_bundle(&out, &Options::default()).status,
         Status::Intact
@@ -136,13 +149,11 @@ fn a_finding_bundle_holds_the_finding_and_its_evidence_chain() {
 #[test]
 fn every_change_to_a_bundle_is_found_and_located() {
     let d = tempfile::tempdir().unwrap();
-    let log = log_with_finding(&d.path().join("log"));
-    let out = d.path().join("i.tar");
     let sel = Selection {
         identity: Some("idn-1".into()),
         ..Selection::default()
     };
-    export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let (log, out, _) = exported(d.path(), "i.tar", sel.clone());
     let orig = std::fs::read(&out).unwrap();
     let check = |what: &str, f: &dyn Fn(&str, &mut Vec<u8>), file: &str| {
         std::fs::write(&out, &orig).unwrap();
@@ -225,13 +236,7 @@ fn a_record_changed_inside_a_resigned_bundle_fails_its_chain_hash() {
     // The forger holds the bundle-signing key (worst case) but not the checkpoints' past:
     // a changed record no longer hashes to what the signed checkpoint's tree holds.
     let d = tempfile::tempdir().unwrap();
-    let log = log_with_finding(&d.path().join("log"));
-    let out = d.path().join("s.tar");
-    let sel = Selection {
-        session: Some("s-1".into()),
-        ..Selection::default()
-    };
-    export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let (_log, out, _) = exported(d.path(), "s.tar", session("s-1"));
     let mut e = entries(&out);
     let recs = &mut e[1].1;
     let text = String::from_utf8(recs.clone()).unwrap();
@@ -375,13 +380,7 @@ fn write_fuzz_seeds() {
 #[test]
 fn a_bundle_whose_tar_would_extract_other_files_than_it_checks_is_refused() {
     let d = tempfile::tempdir().unwrap();
-    let log = log_with_finding(&d.path().join("log"));
-    let out = d.path().join("s.tar");
-    let sel = Selection {
-        session: Some("s-1".into()),
-        ..Selection::default()
-    };
-    export(&log.dir(), &signer(), &sel, &out).unwrap();
+    let (_log, out, _) = exported(d.path(), "s.tar", session("s-1"));
     let good = entries(&out);
     // A second timeline.html (tar x keeps the last), an extra file, a path.
     for (name, bytes) in [
