@@ -108,7 +108,9 @@ impl Source for Okta {
     }
 
     fn parse(&self, raw: &[u8], _ctx: RecordCtx) -> Result<Parsed, ParseError> {
-        Ok(Parsed::Events(vec![parse(raw)?]))
+        let mut events = Vec::with_capacity(1);
+        parse_into(raw, &mut events)?;
+        Ok(Parsed::Events(events))
     }
 
     fn parse_into(
@@ -117,24 +119,25 @@ impl Source for Okta {
         _ctx: RecordCtx,
         events: &mut Vec<Event>,
     ) -> Result<Option<String>, ParseError> {
-        events.push(parse(raw)?);
+        parse_into(raw, events)?;
         Ok(None)
     }
 }
 
-/// The event of one record.
-fn parse(raw: &[u8]) -> Result<Event, ParseError> {
+/// Append the event of one record to `events` (built where it stays, not moved there);
+/// on error nothing is appended.
+fn parse_into(raw: &[u8], events: &mut Vec<Event>) -> Result<(), ParseError> {
     // The fast way first; a record it cannot read as the lazy reader would goes the lazy
     // way, which also has the last word on what is not JSON.
-    match parse_fast(raw) {
-        Some(event) => event,
-        None => parse_lazy(raw),
+    match parse_fast(raw, events) {
+        Some(done) => done,
+        None => parse_lazy(raw, events),
     }
 }
 
-/// The event of `raw` read from a simd-json tape; `None` when the record must be read the
-/// lazy way (`crate::tape` says when).
-fn parse_fast(raw: &[u8]) -> Option<Result<Event, ParseError>> {
+/// The event of `raw` read from a simd-json tape, appended to `events`; `None` when the
+/// record must be read the lazy way (`crate::tape` says when).
+fn parse_fast(raw: &[u8], events: &mut Vec<Event>) -> Option<Result<(), ParseError>> {
     let read = crate::tape::with_tape(raw, |tape| {
         if tape.kind()? != ValueKind::Object {
             return Err(Syntax(0));
@@ -142,13 +145,13 @@ fn parse_fast(raw: &[u8]) -> Option<Result<Event, ParseError>> {
         let mut record = Record::default();
         record.read_into(tape)?;
         tape.end()?;
-        Ok(to_event(&mut record, raw))
+        Ok(to_event(&mut record, raw, events))
     });
     read?.ok()
 }
 
-/// The event of `raw` read by the lazy reader.
-fn parse_lazy(raw: &[u8]) -> Result<Event, ParseError> {
+/// The event of `raw` read by the lazy reader, appended to `events`.
+fn parse_lazy(raw: &[u8], events: &mut Vec<Event>) -> Result<(), ParseError> {
     let mut reader = Reader::new(raw);
     let mut record = Record::default();
     let read = match reader.peek() {
@@ -156,7 +159,7 @@ fn parse_lazy(raw: &[u8]) -> Result<Event, ParseError> {
         _ => return Err(not_an_object(raw)),
     };
     match read {
-        Ok(()) => to_event(&mut record, raw),
+        Ok(()) => to_event(&mut record, raw, events),
         Err(Syntax(at)) => Err(json_error(raw, at)),
     }
 }
@@ -1218,7 +1221,9 @@ fn mfa_activity(e: &mut Event) {
     e.activity_name = Some("MFA Challenge".into());
 }
 
-fn to_event(r: &mut Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
+/// Append the event of record `r` (raw bytes `raw`) to `events`: everything that can fail
+/// is decided before the event is appended, which is then filled where it stays.
+fn to_event(r: &mut Record<'_>, raw: &[u8], events: &mut Vec<Event>) -> Result<(), ParseError> {
     let Some(published) = r.published.get() else {
         return Err(ParseError::field(
             "published",
@@ -1321,9 +1326,12 @@ fn to_event(r: &mut Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
         _ => {}
     }
 
-    let mut e = Event::new(class, activity, time, uid);
+    events.push(Event::new(class, activity, time, uid));
+    let Some(e) = events.last_mut() else {
+        return Err(ParseError::record("no room for the event"));
+    };
     if class == ClassUid::Authentication && activity == 99 && action.is_some() {
-        mfa_activity(&mut e);
+        mfa_activity(e);
     }
     e.metadata.original_event_uid = vendor_uid;
     e.metadata.product = ProductRef {
@@ -1680,7 +1688,7 @@ fn to_event(r: &mut Record<'_>, raw: &[u8]) -> Result<Event, ParseError> {
         }));
     }
     e.metadata.event_code = Some(event_type);
-    Ok(e)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -2349,8 +2357,16 @@ mod tests {
         assert!(records.len() > 6_000);
         let mut fast_read = 0;
         for rec in &records {
-            let lazy = parse_lazy(rec);
-            if let Some(fast) = parse_fast(rec) {
+            let one = |read: fn(&[u8], &mut Vec<Event>) -> Result<(), ParseError>| {
+                let mut events = Vec::new();
+                read(rec, &mut events).map(|()| events)
+            };
+            let lazy = one(parse_lazy);
+            let fast = {
+                let mut events = Vec::new();
+                parse_fast(rec, &mut events).map(|read| read.map(|()| events))
+            };
+            if let Some(fast) = fast {
                 fast_read += 1;
                 match (&fast, &lazy) {
                     (Ok(f), Ok(l)) => assert_eq!(f, l, "{}", String::from_utf8_lossy(rec)),

@@ -50,9 +50,10 @@ impl Scratch {
         input.clear();
         input.extend_from_slice(raw);
         let mut tape = simd_json::Tape(empty_nodes(std::mem::take(nodes)));
-        // A string can hold a NUL only from an escape or a NUL byte in the record: without
-        // a backslash or a NUL, no string read needs looking into.
-        let nul_possible = memchr::memchr2(0, b'\\', raw).is_some();
+        // A string can hold a NUL only from an escape (simd-json refuses a control byte
+        // inside a string, and one outside is no JSON): without a backslash, no string
+        // read needs looking into.
+        let nul_possible = memchr::memchr(b'\\', raw).is_some();
         let out = match simd_json::fill_tape(input, buffers, &mut tape) {
             Ok(()) => Some(read(&mut Tape {
                 nodes: &tape.0,
