@@ -237,7 +237,7 @@ pub(crate) struct Writer {
     /// files, so the writer refuses everything until the log is opened again (recovery cuts
     /// whatever a failed write left).
     failed: Option<String>,
-    /// This opening's random salt of payload nonces (see [`crate::privacy::seal`]).
+    /// This opening's random salt of payload nonces (see [`crate::privacy::seal_into`]).
     salt: [u8; 4],
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
@@ -591,14 +591,7 @@ impl Log {
                 let dir = w.dir.clone();
                 w.manifest.store(&dir, &w.signer)?;
                 w.sealed.remove(&seg.segment);
-                for name in [segment_file(seg.segment), index_file(seg.segment)] {
-                    let p = dir.join(name);
-                    match std::fs::remove_file(&p) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io_err(&p)(e)),
-                    }
-                }
+                remove_segment_files(&dir, seg.segment)?;
                 sync_dir(&dir).map_err(io_err(&dir))?;
                 done.push(t);
             }
@@ -694,14 +687,7 @@ impl Writer {
             .iter()
             .filter(|s| s.state == SegmentState::Removed)
         {
-            for name in [segment_file(s.segment), index_file(s.segment)] {
-                let p = dir.join(name);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err(&p)(e)),
-                }
-            }
+            remove_segment_files(dir, s.segment)?;
         }
         let mut sealed = BTreeMap::new();
         let mut rebuild = Vec::new();
@@ -1199,6 +1185,19 @@ fn body_len(r: &NewRecord, encrypted: bool) -> usize {
 
 /// Index a segment's records from its bytes, with the words of payloads that are in clear
 /// or whose identity key still exists.
+/// Delete a removed segment's file and index file (either may already be gone).
+fn remove_segment_files(dir: &Path, segment: u64) -> Result<(), LogError> {
+    for name in [segment_file(segment), index_file(segment)] {
+        let p = dir.join(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&p)(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Rebuild the index files of these sealed segments from their records, in parallel.
 fn rebuild_indexes(
     dir: &Path,

@@ -670,17 +670,19 @@ fn check_anchor(
                 .push(format!("anchor line {}: not a checkpoint", n + 1));
             continue;
         };
+        let at_line = |what: String| Problem {
+            segment: None,
+            file: Some(anchor.display().to_string()),
+            offset: None,
+            line: Some(n as u64 + 1),
+            seq: Some(c.last_seq),
+            what,
+        };
         if !c.verify(pk) {
             // A whole log rebuilt under a new key still disagrees with what was anchored.
-            return report.tampered(Problem {
-                segment: None,
-                file: Some(anchor.display().to_string()),
-                offset: None,
-                line: Some(n as u64 + 1),
-                seq: Some(c.last_seq),
-                what: "an anchored checkpoint is not signed by the log's key (log replaced?)"
-                    .into(),
-            });
+            return report.tampered(at_line(
+                "an anchored checkpoint is not signed by the log's key (log replaced?)".into(),
+            ));
         }
         anchored += 1;
         if removed.iter().any(|(a, b)| (*a..=*b).contains(&c.last_seq)) {
@@ -701,14 +703,7 @@ fn check_anchor(
                 c.last_seq
             ),
         };
-        return report.tampered(Problem {
-            segment: None,
-            file: Some(anchor.display().to_string()),
-            offset: None,
-            line: Some(n as u64 + 1),
-            seq: Some(c.last_seq),
-            what,
-        });
+        return report.tampered(at_line(what));
     }
     if anchored == 0 {
         report
