@@ -330,3 +330,25 @@ fn files_of_removed_segments_left_by_a_crash_are_deleted_on_open() {
     let r = intact(d.path());
     assert!(r.removed_segments >= 1);
 }
+
+#[test]
+fn a_manifest_given_as_garbage_truncated_or_oversized_bytes_is_tampered_never_a_panic() {
+    let d = fresh(120);
+    let good = std::fs::read(d.path().join("MANIFEST")).unwrap();
+    let opts = Options::default();
+    let as_of =
+        |bytes: Vec<u8>| midwatch_evidence::verify::verify_as_of(d.path(), &opts, Ok(bytes));
+    assert_eq!(as_of(good.clone()).status, Status::Intact);
+    let mut oversized = good.clone();
+    oversized.extend(std::iter::repeat_n(b' ', 1 << 20));
+    for bytes in [
+        b"\x00\xff garbage".to_vec(),
+        good[..good.len() / 2].to_vec(),
+        Vec::new(),
+        oversized,
+    ] {
+        let r = as_of(bytes);
+        assert_eq!(r.status, Status::Tampered, "{r:?}");
+        assert_eq!(r.problem.unwrap().file.as_deref(), Some("MANIFEST"));
+    }
+}
