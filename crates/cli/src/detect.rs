@@ -165,7 +165,7 @@ fn run(
     for file in files {
         let bytes = std::fs::read(file)
             .map_err(|e| usage(format!("cannot read `{}`: {e}", file.display())))?;
-        let n = midwatch_sources::normalize_bytes(source, &bytes, &Limits::default());
+        let n = midwatch_sources::normalize_body(source, bytes.into(), &Limits::default());
         for r in &n.rejects {
             eprintln!("{}: line {}: {}", file.display(), r.line, r.reason);
         }

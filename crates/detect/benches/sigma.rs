@@ -108,7 +108,8 @@ fn normalized_events() -> Vec<Event> {
             src.parse(&bytes, midwatch_sources::RecordCtx::default())
         {
             for e in &mut evs {
-                midwatch_sources::stamp(e, source, "", midwatch_sources::RecordCtx::default());
+                let sha = midwatch_model::hash::Sha256Hex::of(&bytes);
+                midwatch_sources::stamp(e, source, sha, midwatch_sources::RecordCtx::default());
             }
             out.extend(evs);
         }

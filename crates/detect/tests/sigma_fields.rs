@@ -621,8 +621,8 @@ detection:
             continue;
         };
         for e in &mut evs {
-            let sha = midwatch_model::hash::sha256_hex(&bytes);
-            midwatch_sources::stamp(e, source, &sha, midwatch_sources::RecordCtx::default());
+            let sha = midwatch_model::hash::Sha256Hex::of(&bytes);
+            midwatch_sources::stamp(e, source, sha, midwatch_sources::RecordCtx::default());
         }
         for e in &evs {
             events += 1;

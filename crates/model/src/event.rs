@@ -7,6 +7,8 @@
 //! Every optional field is omitted when empty so the JSON stays close to what OCSF tools
 //! expect, and [`Event::from_ocsf_json`] checks the class/activity/type arithmetic on the way in.
 
+use crate::hash::Sha256Hex;
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;
@@ -666,7 +668,7 @@ pub struct RawRef {
     /// Source name.
     pub source: Word,
     /// SHA-256 of the raw record bytes, hex.
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     /// 1-based line in the file or batch the record came from, when read line by line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
@@ -679,11 +681,11 @@ pub struct RawRef {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawRecord {
     /// SHA-256 of `bytes`, hex: what events reference in `midwatch.raw.sha256`.
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     /// The source that read it.
     pub source: Word,
-    /// The record, byte for byte.
-    pub bytes: Vec<u8>,
+    /// The record, byte for byte: a view into the batch it came in (shared, not copied).
+    pub bytes: Bytes,
 }
 
 /// Inventory facts about the acting identity, added at enrichment.
@@ -1104,7 +1106,7 @@ mod tests {
         e.midwatch.session_uid = Some("ms-1".into());
         e.midwatch.raw = Some(Box::new(RawRef {
             source: "sensor".into(),
-            sha256: crate::hash::sha256_hex(b"x"),
+            sha256: Sha256Hex::of(b"x"),
             line: Some(3),
             offset: Some(120),
         }));

@@ -21,8 +21,8 @@ impl Sink for PipelineSink {
         let mut events = Vec::new();
         let mut raw = Vec::new();
         let mut rejected = 0;
-        for record in &records {
-            let mut out = midwatch_sources::normalize_bytes(self.source, record, &limits);
+        for record in records {
+            let mut out = midwatch_sources::normalize_body(self.source, record.into(), &limits);
             for r in &out.rejects {
                 tracing::warn!(connector = %self.name, reason = %r.reason, "record rejected");
             }

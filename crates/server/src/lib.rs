@@ -196,12 +196,12 @@ impl AppState {
         let limits = self.inner.limits.framing();
         let out = if body.len() > 64 * 1024 {
             tokio::task::spawn_blocking(move || {
-                midwatch_sources::normalize_bytes(source, &body, &limits)
+                midwatch_sources::normalize_body(source, body, &limits)
             })
             .await
             .map_err(|_| ApiError::internal("normalization stopped unexpectedly"))?
         } else {
-            midwatch_sources::normalize_bytes(source, &body, &limits)
+            midwatch_sources::normalize_body(source, body, &limits)
         };
         if out.over_limit {
             return Err(ApiError::new(

@@ -6,8 +6,10 @@
 //! same input is still parsed: one bad line never costs the good ones.
 
 use crate::{RecordCtx, Source, stamp};
+use bytes::Bytes;
 use midwatch_model::Event;
 use midwatch_model::event::RawRecord;
+use midwatch_model::hash::Sha256Hex;
 use serde_json::value::RawValue;
 use std::io::BufRead;
 
@@ -62,7 +64,7 @@ pub struct Normalized {
 /// What one record added to the output.
 enum Added {
     /// Events (none or more), and the record's SHA-256 (hex) they reference.
-    Events { sha256: String },
+    Events { sha256: Sha256Hex },
     /// Nothing: the record was skipped, with the source's note.
     Skip(String),
 }
@@ -85,9 +87,9 @@ fn parse_record(
     let start = events.len();
     match source.parse_into(raw, ctx, events) {
         Ok(None) => {
-            let sha256 = midwatch_model::hash::sha256_hex(raw);
+            let sha256 = Sha256Hex::of(raw);
             for e in events.get_mut(start..).unwrap_or_default() {
-                stamp(e, source.name(), &sha256, ctx);
+                stamp(e, source.name(), sha256, ctx);
             }
             Ok(Added::Events { sha256 })
         }
@@ -101,21 +103,27 @@ fn blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
-/// Normalize a whole in-memory input (an HTTP body).
+/// Normalize a whole in-memory input, copied: see [`normalize_body`].
 pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Normalized {
+    normalize_body(source, Bytes::copy_from_slice(body), limits)
+}
+
+/// Normalize a whole in-memory input (an HTTP body). The raw records kept are views into
+/// `body`, which they share rather than copy.
+pub fn normalize_body(source: &dyn Source, body: Bytes, limits: &Limits) -> Normalized {
     let mut out = Normalized::default();
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     let is_array = first.and_then(|i| body.get(i)) == Some(&b'[');
-    if !is_array && is_single_document(body) {
+    if !is_array && is_single_document(&body) {
         // One pretty-printed JSON object (a vendor's `.json` export): one record.
         let ctx = RecordCtx { line: 1, offset: 0 };
-        match parse_record(source, body, ctx, limits, &mut out.events) {
+        match parse_record(source, &body, ctx, limits, &mut out.events) {
             Ok(Added::Events { sha256 }) => {
                 if !out.events.is_empty() {
                     out.raw.push(RawRecord {
                         sha256,
                         source: source.name().into(),
-                        bytes: body.to_vec(),
+                        bytes: body.clone(),
                     });
                 }
                 out.records = 1;
@@ -136,7 +144,8 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
                     out.raw.push(RawRecord {
                         sha256,
                         source: source.name().into(),
-                        bytes: raw.to_vec(),
+                        // `raw` is a part of `body`, so this is a view, not a copy.
+                        bytes: body.slice_ref(raw),
                     });
                 }
             }
@@ -151,7 +160,7 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
         }
     };
     if is_array {
-        let items: Vec<&RawValue> = match serde_json::from_slice(body) {
+        let items: Vec<&RawValue> = match serde_json::from_slice(&body) {
             Ok(items) => items,
             Err(e) => {
                 out.rejects.push(Reject {
@@ -169,7 +178,7 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
             }
             out.records += 1;
             let raw = item.get().as_bytes();
-            let offset = offset_in(body, raw);
+            let offset = offset_in(&body, raw);
             accept(&mut out, RecordCtx { line, offset }, raw);
         }
         return out;
@@ -178,7 +187,7 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     // vectors' regrowth (and the copying of every event so far at each step). The room is
     // bounded by the body's size, so that a body of many tiny or blank lines reserves
     // little; past that the vectors grow as events come.
-    let lines = memchr::memchr_iter(b'\n', body).count().saturating_add(1);
+    let lines = memchr::memchr_iter(b'\n', &body).count().saturating_add(1);
     let mut expected = lines.min(body.len() / MIN_RECORD_BYTES + 1);
     if limits.max_records > 0 {
         expected = expected.min(limits.max_records);
@@ -187,7 +196,7 @@ pub fn normalize_bytes(source: &dyn Source, body: &[u8], limits: &Limits) -> Nor
     out.raw.reserve(expected);
     let mut offset = 0u64;
     let mut records = 0usize;
-    for (i, line) in lines_of(body).enumerate() {
+    for (i, line) in lines_of(&body).enumerate() {
         let ctx = RecordCtx {
             line: u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1),
             offset,
@@ -407,6 +416,29 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"id":"e1","ts":1767600000000,"type":"login","identity":{"id":"a@x"},"session":{"id":"s1"}}"#;
+
+    #[test]
+    fn raw_records_are_views_into_the_body() {
+        let second = GOOD.replace("e1", "e2");
+        let body = Bytes::from(format!("{GOOD}\r\nnot json\n{second}\n"));
+        let out = normalize_body(&Sensor, body.clone(), &Limits::default());
+        assert_eq!(out.raw.len(), 2);
+        let range = body.as_ptr_range();
+        for (raw, want) in out.raw.iter().zip([GOOD, second.as_str()]) {
+            assert_eq!(&raw.bytes[..], want.as_bytes());
+            assert!(range.contains(&raw.bytes.as_ptr()), "a copy, not a view");
+            assert_eq!(
+                raw.sha256,
+                midwatch_model::hash::sha256_hex(want.as_bytes())
+            );
+        }
+        let refs: Vec<_> = out
+            .events
+            .iter()
+            .map(|e| e.midwatch.raw.as_ref().unwrap().sha256)
+            .collect();
+        assert_eq!(refs, out.raw.iter().map(|r| r.sha256).collect::<Vec<_>>());
+    }
 
     #[test]
     fn ndjson_keeps_good_lines_around_bad_ones() {

@@ -24,10 +24,10 @@ mod tape;
 
 use midwatch_model::Event;
 use midwatch_model::event::RawRef;
-use midwatch_model::hash::sha256_hex;
+use midwatch_model::hash::{Sha256Hex, sha256_hex};
 use std::borrow::Cow;
 
-pub use framing::{Limits, Normalized, Reject, normalize_bytes, normalize_reader};
+pub use framing::{Limits, Normalized, Reject, normalize_body, normalize_bytes, normalize_reader};
 
 /// Where a record sits in its file or batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,13 +130,13 @@ pub fn names() -> Vec<&'static str> {
 
 /// Stamp an event with its source name and the reference to its raw record, whose
 /// SHA-256 (hex) is `sha256`.
-pub fn stamp(event: &mut Event, source: &'static str, sha256: &str, ctx: RecordCtx) {
+pub fn stamp(event: &mut Event, source: &'static str, sha256: Sha256Hex, ctx: RecordCtx) {
     if event.metadata.log_name.is_none() {
         event.metadata.log_name = Some(Cow::Borrowed(source));
     }
     event.midwatch.raw = Some(Box::new(RawRef {
         source: Cow::Borrowed(source),
-        sha256: sha256.to_string(),
+        sha256,
         line: Some(ctx.line),
         offset: Some(ctx.offset),
     }));

@@ -1960,10 +1960,7 @@ mod tests {
 
         let out = crate::normalize_bytes(&Okta, &rec, &crate::Limits::default());
         assert_eq!(out.events.len(), 1);
-        assert_eq!(
-            out.raw.first().map(|r| r.bytes.as_slice()),
-            Some(rec.as_slice())
-        );
+        assert_eq!(out.raw.first().map(|r| &r.bytes[..]), Some(rec.as_slice()));
 
         let e = parse_bytes(
             b"{\"eventType\":\"user.session.\xffend\",\"published\":\"2026-01-05T09:00:00Z\"}",

@@ -5,6 +5,7 @@
 
 use crate::{Batch, Counts, EventQuery, FindingQuery, Page, SessionQuery, Store, StoreError};
 use midwatch_model::event::RawRecord;
+use midwatch_model::hash::Sha256Hex;
 use midwatch_model::{App, Event, Finding, Identity, Session};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -335,7 +336,7 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO raw_records (sha256, source, bytes) VALUES (?1, ?2, ?3)",
             )?;
             for r in batch.raw {
-                raw.execute(params![r.sha256, r.source, r.bytes])?;
+                raw.execute(params![r.sha256.as_str(), r.source, r.bytes.as_ref()])?;
             }
             let mut cur = tx.prepare_cached(
                 "INSERT OR REPLACE INTO cursors (connector, cursor, updated) VALUES (?1, ?2, ?3)",
@@ -383,15 +384,19 @@ impl Store for SqliteStore {
     }
 
     fn raw(&self, sha256: &str) -> Result<Option<RawRecord>, StoreError> {
+        // Records are kept under their lowercase hex; anything else names none.
+        let Some(sha256) = Sha256Hex::parse(sha256) else {
+            return Ok(None);
+        };
         self.read(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT source, bytes FROM raw_records WHERE sha256 = ?1")?;
             let row = stmt
-                .query_row([sha256.to_ascii_lowercase()], |r| {
+                .query_row([sha256.as_str()], |r| {
                     Ok(RawRecord {
-                        sha256: sha256.to_ascii_lowercase(),
+                        sha256,
                         source: r.get(0)?,
-                        bytes: r.get(1)?,
+                        bytes: r.get::<_, Vec<u8>>(1)?.into(),
                     })
                 })
                 .optional()?;

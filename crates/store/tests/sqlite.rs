@@ -268,11 +268,11 @@ fn unusable_data_dir_is_a_clear_error() {
 fn raw_records_are_kept_byte_for_byte() {
     let (_dir, store) = fixture();
     let bytes = b"{\"eventType\": \"user.session.start\",\n \"x\": \"\\u0026\"}".to_vec();
-    let sha = midwatch_model::hash::sha256_hex(&bytes);
+    let sha = midwatch_model::hash::Sha256Hex::of(&bytes);
     let raw = [midwatch_model::event::RawRecord {
-        sha256: sha.clone(),
+        sha256: sha,
         source: "okta".into(),
-        bytes: bytes.clone(),
+        bytes: bytes.clone().into(),
     }];
     store
         .append(Batch {
@@ -291,6 +291,7 @@ fn raw_records_are_kept_byte_for_byte() {
     assert_eq!(got.bytes, bytes);
     assert_eq!(got.source, "okta");
     assert!(store.raw(&"cd".repeat(32)).unwrap().is_none());
+    assert!(store.raw("not a hash").unwrap().is_none());
 }
 
 fn finding(id: &str, t: i64, rule: &str, sev: midwatch_model::Severity) -> midwatch_model::Finding {

@@ -1175,7 +1175,7 @@ mod sample {
                 late: true,
                 raw: Some(Box::new(RawRef {
                     source: "".into(),
-                    sha256: String::new(),
+                    sha256: midwatch_model::hash::Sha256Hex::default(),
                     line: Some(0),
                     offset: Some(0),
                 })),
