@@ -87,42 +87,20 @@ pub struct MemIndex {
     pub offsets: Vec<u64>,
     /// Record times, by local number.
     pub times: Vec<i64>,
-    postings: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
+    /// Each key's records, packed (see [`LIST`]): 16 bytes a key, so that the map, probed
+    /// some 27 times a record and larger than the CPU's cache, stays as small as it can.
+    postings: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    /// The records of keys that have more than one, ascending.
+    lists: Vec<Vec<u32>>,
     entries: usize,
 }
 
-/// The records of one key. Most keys of a segment (record ids, paths) belong to one record:
-/// those need no allocation of their own.
-#[derive(Debug, Clone)]
-enum Postings {
-    One(u32),
-    Many(Vec<u32>),
-}
-
-impl Postings {
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Postings::One(l) => std::slice::from_ref(l),
-            Postings::Many(v) => v,
-        }
-    }
-
-    /// Add `local` (never below the last one); whether it was new.
-    fn push(&mut self, local: u32) -> bool {
-        match self {
-            Postings::One(l) if *l == local => false,
-            Postings::One(l) => {
-                *self = Postings::Many(vec![*l, local]);
-                true
-            }
-            Postings::Many(v) if v.last() == Some(&local) => false,
-            Postings::Many(v) => {
-                v.push(local);
-                true
-            }
-        }
-    }
-}
+/// In a posting, this bit set means the rest is the place of the key's records in
+/// [`MemIndex::lists`]; clear, the posting is the key's one record. Most keys of a segment
+/// (record ids, paths) belong to one record: those need no list. A segment's records are
+/// numbered far below this bit (their offsets fit in 32 bits, and a record takes more than
+/// two bytes).
+const LIST: u32 = 1 << 31;
 
 /// Index keys are already well-mixed 64-bit hashes: the map uses them as they are.
 #[derive(Debug, Default, Clone, Copy)]
@@ -154,6 +132,7 @@ impl MemIndex {
             offsets: Vec::with_capacity(self.offsets.len()),
             times: Vec::with_capacity(self.times.len()),
             postings,
+            lists: Vec::with_capacity(self.lists.len()),
             entries: 0,
         }
     }
@@ -187,15 +166,38 @@ impl MemIndex {
         for k in parts.iter().copied().flatten() {
             match self.postings.entry(*k) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
-                    if e.get_mut().push(local) {
+                    let posting = e.get_mut();
+                    if *posting & LIST == 0 {
+                        // A second record: the key gets a list.
+                        if *posting != local {
+                            self.lists.push(vec![*posting, local]);
+                            *posting = LIST | (self.lists.len() - 1) as u32;
+                            self.entries += 1;
+                        }
+                    } else if let Some(list) = self.lists.get_mut((*posting & !LIST) as usize)
+                        && list.last() != Some(&local)
+                    {
+                        list.push(local);
                         self.entries += 1;
                     }
                 }
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(Postings::One(local));
+                    e.insert(local);
                     self.entries += 1;
                 }
             }
+        }
+    }
+
+    /// The records of a posting, ascending.
+    fn locals<'a>(&'a self, posting: &'a u32) -> &'a [u32] {
+        if posting & LIST == 0 {
+            std::slice::from_ref(posting)
+        } else {
+            self.lists
+                .get((posting & !LIST) as usize)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
         }
     }
 
@@ -203,7 +205,7 @@ impl MemIndex {
     pub fn lookup(&self, key: u64) -> &[u32] {
         self.postings
             .get(&key)
-            .map(Postings::as_slice)
+            .map(|p| self.locals(p))
             .unwrap_or_default()
     }
 
@@ -225,17 +227,10 @@ impl MemIndex {
     /// CRC-32 of all of it. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
-        // Sort the keys, not the entries: each key's records are already in order. A lone
-        // record is copied out of the map as it is walked, so the sorted walk below does
+        // Sort the keys, not the entries: each key's records are already in order. The
+        // postings are copied out of the map as it is walked, so the sorted walk below does
         // not go back to the map at random.
-        let mut keys: Vec<(u64, Result<u32, &[u32]>)> = self
-            .postings
-            .iter()
-            .map(|(k, p)| match p {
-                Postings::One(l) => (*k, Ok(*l)),
-                Postings::Many(v) => (*k, Err(v.as_slice())),
-            })
-            .collect();
+        let mut keys: Vec<(u64, u32)> = self.postings.iter().map(|(k, p)| (*k, *p)).collect();
         keys.sort_unstable_by_key(|(k, _)| *k);
         let count = self.entries;
         let mut bloom = Bloom::new(keys.len());
@@ -254,13 +249,9 @@ impl MemIndex {
             out.extend_from_slice(&t.to_le_bytes());
         }
         let mut n = 0usize;
-        for (k, postings) in &keys {
+        for (k, posting) in &keys {
             bloom.insert(*k);
-            let locals = match postings {
-                Ok(l) => std::slice::from_ref(l),
-                Err(v) => v,
-            };
-            for l in locals {
+            for l in self.locals(posting) {
                 if n.is_multiple_of(FENCE) {
                     fences.push(*k);
                 }
