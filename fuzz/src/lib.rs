@@ -102,9 +102,9 @@ fn framing_matches_parse(
         Ok(Parsed::Events(events)) => events,
         _ => Vec::new(),
     };
-    let sha = midwatch_model::hash::sha256_hex(data);
+    let sha = midwatch_model::hash::Sha256Hex::of(data);
     for e in &mut expected {
-        stamp(e, name, &sha, ctx);
+        stamp(e, name, sha, ctx);
     }
     assert_eq!(
         expected, framed,
