@@ -5,9 +5,8 @@
 //! so its cost grows with the segments a session spans, not with the size of the log.
 
 use crate::codec::{DecodeError, Hash, Reader, key_hash, key_hash_ascii_lower, key_hash_num};
-use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::path::Path;
 
 /// Field codes of index keys.
@@ -81,28 +80,29 @@ pub fn word_keys(text: &str, out: &mut Vec<u64>) {
 }
 
 /// The index of the segment being written.
+///
+/// Its keys are kept as `(key, record)` pairs rather than in a hash map: a record's pairs are
+/// appended as they come (a sequential write, where a map larger than the CPU's cache costs a
+/// miss a key), and every [`RUN`] pairs are sorted into a run, which a lookup searches by
+/// halves. At the segment's end all pairs are sorted once into the entries of its index
+/// file.
 #[derive(Debug, Default)]
 pub struct MemIndex {
     /// Record offsets in the segment, by local number.
     pub offsets: Vec<u64>,
     /// Record times, by local number.
     pub times: Vec<i64>,
-    /// Each key's records, packed (see [`LIST`]): 16 bytes a key, so that the map, probed
-    /// some 27 times a record and larger than the CPU's cache, stays as small as it can.
-    postings: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
-    /// The records of keys that have more than one, ascending.
-    lists: Vec<Vec<u32>>,
-    entries: usize,
+    /// Pairs of the records since the last run, in record order.
+    pending: Vec<(u64, u32)>,
+    /// Sorted runs, without repeats, over consecutive records, the oldest first.
+    runs: Vec<Vec<(u64, u32)>>,
 }
 
-/// In a posting, this bit set means the rest is the place of the key's records in
-/// [`MemIndex::lists`]; clear, the posting is the key's one record. Most keys of a segment
-/// (record ids, paths) belong to one record: those need no list. A segment's records are
-/// numbered far below this bit (their offsets fit in 32 bits, and a record takes more than
-/// two bytes).
-const LIST: u32 = 1 << 31;
+/// Pairs gathered before they are sorted into a run: about a thousand records' worth, whose
+/// sorting stays within the CPU's cache.
+const RUN: usize = 32 * 1024;
 
-/// Index keys are already well-mixed 64-bit hashes: the map uses them as they are.
+/// Index keys are already well-mixed 64-bit hashes: maps keyed by them use them as they are.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KeyHasher(u64);
 
@@ -122,18 +122,92 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// `pairs` sorted by key then record, without repeats, into `out`. Among pairs of one key,
+/// `pairs` must hold the older records first: pairs are dealt into buckets by
+/// their key's top bits in the order they come, and each bucket is then put in key order
+/// by insertion, which keeps that order within a key. `bits` sets the buckets: about one
+/// for every few pairs (keys are well-mixed hashes).
+fn sort_pairs(pairs: &[(u64, u32)], out: &mut Vec<(u64, u32)>, bits: u32) {
+    let bits = bits.clamp(1, 24);
+    let shift = 64 - bits;
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for (k, _) in pairs.iter() {
+        if let Some(c) = starts.get_mut((k >> shift) as usize + 1) {
+            *c += 1;
+        }
+    }
+    let mut sum = 0;
+    for c in &mut starts {
+        sum += *c;
+        *c = sum;
+    }
+    out.clear();
+    out.resize(pairs.len(), (0, 0));
+    {
+        let mut at = starts.clone();
+        for p in pairs {
+            if let Some(i) = at.get_mut((p.0 >> shift) as usize)
+                && let Some(slot) = out.get_mut(*i)
+            {
+                *slot = *p;
+                *i += 1;
+            }
+        }
+    }
+    for w in starts.windows(2) {
+        if let [a, b] = *w
+            && b - a > 1
+            && let Some(bucket) = out.get_mut(a..b)
+        {
+            // Keys of one bucket are few when they are hashes of varied values; many
+            // (skewed or crafted keys) are sorted in n log n rather than by insertion.
+            if bucket.len() <= 32 {
+                insertion_sort(bucket);
+            } else {
+                bucket.sort_by_key(|p| p.0);
+            }
+        }
+    }
+    out.dedup();
+}
+
+/// Bucket bits for sorting `n` pairs: about four pairs a bucket.
+fn bits_for(n: usize) -> u32 {
+    (n / 4).max(2).ilog2()
+}
+
+/// Stable sort by key of a short slice.
+fn insertion_sort(v: &mut [(u64, u32)]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 {
+            match (v.get(j - 1), v.get(j)) {
+                (Some(a), Some(b)) if a.0 > b.0 => v.swap(j - 1, j),
+                _ => break,
+            }
+            j -= 1;
+        }
+    }
+}
+
+/// The records of `key` in a sorted run.
+fn run_lookup(run: &[(u64, u32)], key: u64) -> impl Iterator<Item = u32> + '_ {
+    let from = run.partition_point(|(k, _)| *k < key);
+    run.get(from..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(move |(k, _)| *k == key)
+        .map(|(_, l)| *l)
+}
+
 impl MemIndex {
-    /// An empty index with room for as many records and keys as this one holds, for the
-    /// next segment: the map is not rehashed over and over as it fills.
+    /// An empty index with room for as many records as this one holds, for the next segment.
     pub fn sized_like(&self) -> MemIndex {
-        let mut postings = HashMap::default();
-        postings.reserve(self.postings.len());
         MemIndex {
             offsets: Vec::with_capacity(self.offsets.len()),
             times: Vec::with_capacity(self.times.len()),
-            postings,
-            lists: Vec::with_capacity(self.lists.len()),
-            entries: 0,
+            pending: Vec::with_capacity(RUN + 64),
+            runs: Vec::new(),
         }
     }
 
@@ -164,49 +238,30 @@ impl MemIndex {
         self.offsets.push(offset);
         self.times.push(time);
         for k in parts.iter().copied().flatten() {
-            match self.postings.entry(*k) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let posting = e.get_mut();
-                    if *posting & LIST == 0 {
-                        // A second record: the key gets a list.
-                        if *posting != local {
-                            self.lists.push(vec![*posting, local]);
-                            *posting = LIST | (self.lists.len() - 1) as u32;
-                            self.entries += 1;
-                        }
-                    } else if let Some(list) = self.lists.get_mut((*posting & !LIST) as usize)
-                        && list.last() != Some(&local)
-                    {
-                        list.push(local);
-                        self.entries += 1;
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(local);
-                    self.entries += 1;
-                }
-            }
+            self.pending.push((*k, local));
+        }
+        if self.pending.len() >= RUN {
+            self.close_run();
         }
     }
 
-    /// The records of a posting, ascending.
-    fn locals<'a>(&'a self, posting: &'a u32) -> &'a [u32] {
-        if posting & LIST == 0 {
-            std::slice::from_ref(posting)
-        } else {
-            self.lists
-                .get((posting & !LIST) as usize)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-        }
+    /// Sort the pending pairs into a run.
+    fn close_run(&mut self) {
+        let mut run = Vec::new();
+        sort_pairs(&self.pending, &mut run, bits_for(self.pending.len()));
+        self.pending.clear();
+        self.runs.push(run);
     }
 
     /// Records carrying `key`, ascending.
-    pub fn lookup(&self, key: u64) -> &[u32] {
-        self.postings
-            .get(&key)
-            .map(|p| self.locals(p))
-            .unwrap_or_default()
+    pub fn lookup(&self, key: u64) -> Vec<u32> {
+        let mut out: Vec<u32> = self.runs.iter().flat_map(|r| run_lookup(r, key)).collect();
+        for (k, l) in &self.pending {
+            if *k == key && out.last() != Some(l) {
+                out.push(*l);
+            }
+        }
+        out
     }
 
     /// Number of records.
@@ -219,6 +274,20 @@ impl MemIndex {
         self.offsets.is_empty()
     }
 
+    /// All entries, sorted by key then record, without repeats.
+    fn entries(&self) -> Vec<(u64, u32)> {
+        let n = self.pending.len() + self.runs.iter().map(Vec::len).sum::<usize>();
+        let mut all = Vec::with_capacity(n);
+        // Oldest first, as sorting wants them.
+        for run in &self.runs {
+            all.extend_from_slice(run);
+        }
+        all.extend_from_slice(&self.pending);
+        let mut sorted = Vec::new();
+        sort_pairs(&all, &mut sorted, bits_for(n));
+        sorted
+    }
+
     /// Write the index file of a sealed segment, durably.
     ///
     /// Layout: header (magic, segment, first seq, records, entries, Bloom words, fences),
@@ -227,15 +296,23 @@ impl MemIndex {
     /// CRC-32 of all of it. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
-        // Sort the keys, not the entries: each key's records are already in order. The
-        // postings are copied out of the map as it is walked, so the sorted walk below does
-        // not go back to the map at random.
-        let mut keys: Vec<(u64, u32)> = self.postings.iter().map(|(k, p)| (*k, *p)).collect();
-        keys.sort_unstable_by_key(|(k, _)| *k);
-        let count = self.entries;
-        let mut bloom = Bloom::new(keys.len());
+        let entries = self.entries();
+        let count = entries.len();
+        let distinct = entries
+            .windows(2)
+            .filter(|w| matches!(w, [a, b] if a.0 != b.0))
+            .count()
+            + usize::from(count > 0);
+        let mut bloom = Bloom::new(distinct);
         let mut fences = Vec::with_capacity(count / FENCE + 1);
-        let mut out = Vec::with_capacity(HEADER + self.len() * 16 + count * ENTRY + CHECKSUM);
+        let mut out = Vec::with_capacity(
+            HEADER
+                + self.len() * 16
+                + count * ENTRY
+                + bloom.bits.len() * 8
+                + (count / FENCE + 1) * 8
+                + CHECKSUM,
+        );
         out.extend_from_slice(MAGIC);
         for v in [segment, first_seq, self.len() as u64, count as u64] {
             out.extend_from_slice(&v.to_le_bytes());
@@ -248,19 +325,19 @@ impl MemIndex {
         for t in &self.times {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        let mut n = 0usize;
-        for (k, posting) in &keys {
-            bloom.insert(*k);
-            for l in self.locals(posting) {
-                if n.is_multiple_of(FENCE) {
-                    fences.push(*k);
-                }
-                n += 1;
-                let offset = self.offsets.get(*l as usize).copied().unwrap_or_default();
-                out.extend_from_slice(&k.to_le_bytes());
-                out.extend_from_slice(&l.to_le_bytes());
-                out.extend_from_slice(&(offset as u32).to_le_bytes());
+        let mut last = None;
+        for (n, (k, l)) in entries.iter().enumerate() {
+            if last != Some(*k) {
+                bloom.insert(*k);
+                last = Some(*k);
             }
+            if n.is_multiple_of(FENCE) {
+                fences.push(*k);
+            }
+            let offset = self.offsets.get(*l as usize).copied().unwrap_or_default();
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&l.to_le_bytes());
+            out.extend_from_slice(&(offset as u32).to_le_bytes());
         }
         for w in &bloom.bits {
             out.extend_from_slice(&w.to_le_bytes());
@@ -633,6 +710,60 @@ mod tests {
             SegmentIndex::open(&p, 4, 1001).is_err(),
             "a cut file fails at open"
         );
+    }
+
+    /// Enough records for many runs and merges, keys repeated within a record and across
+    /// records at every rate, against a plain map of what was added.
+    #[test]
+    fn runs_answer_like_a_map_of_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MemIndex::default();
+        let mut truth: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let records = 3 * RUN as u32 / 4 + 17;
+        for local in 0..records {
+            let rare = next();
+            let keys = [
+                u64::from(local % 11).wrapping_mul(0x0123_4567_89ab_cdef),
+                u64::from(local / 50).wrapping_mul(0xfedc_ba98_7654_3211),
+                rare,
+                rare,
+                next() % 4096,
+                1u64 << 63,
+            ];
+            m.add(u64::from(local) * 100, i64::from(local), &keys);
+            for k in keys {
+                let list = truth.entry(k).or_default();
+                if list.last() != Some(&local) {
+                    list.push(local);
+                }
+            }
+            if local % 997 == 0 {
+                // Runs and the pending pairs answer together at any moment.
+                let k = keys[1];
+                assert_eq!(m.lookup(k), truth[&k], "key {k} at record {local}");
+            }
+        }
+        assert!(m.runs.len() > 1, "several runs");
+        for (k, list) in truth.iter().step_by(97) {
+            assert_eq!(&m.lookup(*k), list, "key {k}");
+        }
+        assert!(m.lookup(12_345).is_empty());
+        let p = dir.path().join("seg.idx");
+        m.write(&p, 1, 1).unwrap();
+        let s = SegmentIndex::open(&p, 1, 1).unwrap();
+        for (k, list) in truth.iter().step_by(89) {
+            let found: Vec<u32> = s.lookup(*k).unwrap().iter().map(|(l, _)| *l).collect();
+            assert_eq!(&found, list, "key {k}");
+        }
+        let entries: usize = truth.values().map(Vec::len).sum();
+        assert_eq!(m.entries().len(), entries);
     }
 
     #[test]

@@ -423,7 +423,7 @@ fn active_spots(
     first_seq: u64,
     m: &MemIndex,
 ) -> Result<Vec<Spot>, SearchError> {
-    let locals = c.candidates(m.len(), |k| Ok(m.lookup(k).to_vec()))?;
+    let locals = c.candidates(m.len(), |k| Ok(m.lookup(k)))?;
     Ok(locals
         .into_iter()
         .filter_map(|l| {

@@ -137,5 +137,50 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(vendors, benches);
+/// The yardsticks the Okta figure is read against, on the same records in the same run:
+/// simd-json's tape alone (the floor of any simd-json reading: no field looked at, no event
+/// built, no hash) and serde_json's generic value (the untyped path). This machine's speed
+/// varies from minute to minute; the ratios between these rows and `normalize/okta` do not.
+fn yardsticks(c: &mut Criterion) {
+    let recs = records("okta", "okta");
+    if recs.is_empty() {
+        return;
+    }
+    let set: Vec<&Vec<u8>> = recs.iter().cycle().take(RECORDS).collect();
+    let mut g = c.benchmark_group("parse/okta");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(set.len() as u64));
+    g.bench_function("simd-json tape", |b| {
+        let mut buffers = simd_json::Buffers::default();
+        let mut input = Vec::new();
+        let mut tape: simd_json::Tape<'static> = simd_json::Tape(Vec::new());
+        b.iter(|| {
+            let mut nodes = 0usize;
+            for r in &set {
+                input.clear();
+                input.extend_from_slice(r);
+                let mut t = std::mem::replace(&mut tape, simd_json::Tape(Vec::new())).reset();
+                if simd_json::fill_tape(&mut input, &mut buffers, &mut t).is_ok() {
+                    nodes += t.0.len();
+                }
+                tape = t.reset();
+            }
+            black_box(nodes)
+        });
+    });
+    g.bench_function("serde_json value", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for r in &set {
+                if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(r) {
+                    n += m.len();
+                }
+            }
+            black_box(n)
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(vendors, benches, yardsticks);
 criterion_main!(vendors);
