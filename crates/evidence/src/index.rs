@@ -122,16 +122,18 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// `pairs` sorted by key then record, without repeats, into `out`. Among pairs of one key,
-/// `pairs` must hold the older records first: pairs are dealt into buckets by
+/// The pairs of `parts` sorted by key then record, without repeats, into `out`. Among pairs
+/// of one key, `parts` must hold the older records first: pairs are dealt into buckets by
 /// their key's top bits in the order they come, and each bucket is then put in key order
-/// by insertion, which keeps that order within a key. `bits` sets the buckets: about one
+/// by a stable sort (insertion, for the few pairs a bucket of hashes holds), which keeps
+/// that order within a key. `bits` sets the buckets: about one
 /// for every few pairs (keys are well-mixed hashes).
-fn sort_pairs(pairs: &[(u64, u32)], out: &mut Vec<(u64, u32)>, bits: u32) {
+fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>, bits: u32) {
     let bits = bits.clamp(1, 24);
     let shift = 64 - bits;
     let mut starts = vec![0usize; (1 << bits) + 1];
-    for (k, _) in pairs.iter() {
+    let pairs = || parts.iter().copied().flatten();
+    for (k, _) in pairs() {
         if let Some(c) = starts.get_mut((k >> shift) as usize + 1) {
             *c += 1;
         }
@@ -142,10 +144,10 @@ fn sort_pairs(pairs: &[(u64, u32)], out: &mut Vec<(u64, u32)>, bits: u32) {
         *c = sum;
     }
     out.clear();
-    out.resize(pairs.len(), (0, 0));
+    out.resize(parts.iter().map(|p| p.len()).sum(), (0, 0));
     {
         let mut at = starts.clone();
-        for p in pairs {
+        for p in pairs() {
             if let Some(i) = at.get_mut((p.0 >> shift) as usize)
                 && let Some(slot) = out.get_mut(*i)
             {
@@ -248,7 +250,7 @@ impl MemIndex {
     /// Sort the pending pairs into a run.
     fn close_run(&mut self) {
         let mut run = Vec::new();
-        sort_pairs(&self.pending, &mut run, bits_for(self.pending.len()));
+        sort_pairs(&[&self.pending], &mut run, bits_for(self.pending.len()));
         self.pending.clear();
         self.runs.push(run);
     }
@@ -276,15 +278,16 @@ impl MemIndex {
 
     /// All entries, sorted by key then record, without repeats.
     fn entries(&self) -> Vec<(u64, u32)> {
-        let n = self.pending.len() + self.runs.iter().map(Vec::len).sum::<usize>();
-        let mut all = Vec::with_capacity(n);
         // Oldest first, as sorting wants them.
-        for run in &self.runs {
-            all.extend_from_slice(run);
-        }
-        all.extend_from_slice(&self.pending);
+        let parts: Vec<&[(u64, u32)]> = self
+            .runs
+            .iter()
+            .map(Vec::as_slice)
+            .chain([self.pending.as_slice()])
+            .collect();
+        let n = parts.iter().map(|p| p.len()).sum();
         let mut sorted = Vec::new();
-        sort_pairs(&all, &mut sorted, bits_for(n));
+        sort_pairs(&parts, &mut sorted, bits_for(n));
         sorted
     }
 
