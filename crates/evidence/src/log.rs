@@ -899,21 +899,20 @@ impl Writer {
             }
         }
         // Identity keys too: creating one can fail, and must not fail halfway.
+        let mut sealers = Vec::with_capacity(records.len());
         for r in &records {
-            if self.encrypts(r) {
-                self.keystore.sealer(&r.identity)?;
-            }
-        }
-        let mut receipts = Vec::with_capacity(records.len());
-        for r in records {
-            let seq = self.next_seq;
-            let (salt, prev) = (self.salt, self.last_hash);
-            // The payload is sealed straight into the frame.
-            let sealer = if self.encrypts(&r) {
+            sealers.push(if self.encrypts(r) {
                 Some(self.keystore.sealer(&r.identity)?)
             } else {
                 None
-            };
+            });
+        }
+        let mut receipts = Vec::with_capacity(records.len());
+        for (r, sealer) in records.into_iter().zip(sealers) {
+            let seq = self.next_seq;
+            let (salt, prev) = (self.salt, self.last_hash);
+            // The payload is sealed straight into the frame.
+            let sealer = sealer.as_deref();
             let (flags, payload_len) = match sealer {
                 Some(_) => (
                     crate::codec::FLAG_ENCRYPTED,

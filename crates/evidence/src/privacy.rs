@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How payloads are cleaned before they enter the log.
 #[derive(Clone, Default)]
@@ -153,7 +154,7 @@ pub struct Keystore {
     /// Expanded sealing keys of the identities the writer saw last (at most
     /// `MAX_SEALERS`): expanding an AES-GCM key costs about as much as sealing a payload.
     /// Keyed by the identity's index key (a cheap, well-mixed hash), the name kept to check.
-    sealers: HashMap<u64, (String, Box<LessSafeKey>), BuildHasherDefault<KeyHasher>>,
+    sealers: HashMap<u64, (String, Arc<LessSafeKey>), BuildHasherDefault<KeyHasher>>,
 }
 
 /// Most expanded sealing keys a key store keeps (about half a KiB each).
@@ -187,28 +188,26 @@ impl Keystore {
         Some(key)
     }
 
-    /// The identity's key expanded for sealing, created (durably) on first use.
-    pub fn sealer(&mut self, identity: &str) -> Result<&LessSafeKey, KeyError> {
+    /// The identity's key expanded for sealing, created (durably) on first use. Shared, so
+    /// that a batch looks each of its records' identities up once.
+    pub fn sealer(&mut self, identity: &str) -> Result<Arc<LessSafeKey>, KeyError> {
         let h = key_hash(field::IDENTITY, identity);
-        if self
-            .sealers
-            .get(&h)
-            .is_none_or(|(name, _)| name != identity)
+        if let Some((name, k)) = self.sealers.get(&h)
+            && name == identity
         {
-            let key = self.get_or_create(identity)?;
-            let k = UnboundKey::new(&AES_256_GCM, &key)
-                .map_err(|_| KeyError::Format(format!("payload key of {identity}")))?;
-            if self.sealers.len() >= MAX_SEALERS {
-                self.sealers.clear();
-            }
-            // Two names with one hash share the slot: the later one replaces the other.
-            self.sealers
-                .insert(h, (identity.to_string(), Box::new(LessSafeKey::new(k))));
+            return Ok(Arc::clone(k));
         }
-        match self.sealers.get(&h) {
-            Some((_, k)) => Ok(k),
-            None => Err(KeyError::Format(format!("payload key of {identity}"))),
+        let key = self.get_or_create(identity)?;
+        let k = UnboundKey::new(&AES_256_GCM, &key)
+            .map_err(|_| KeyError::Format(format!("payload key of {identity}")))?;
+        if self.sealers.len() >= MAX_SEALERS {
+            self.sealers.clear();
         }
+        let k = Arc::new(LessSafeKey::new(k));
+        // Two names with one hash share the slot: the later one replaces the other.
+        self.sealers
+            .insert(h, (identity.to_string(), Arc::clone(&k)));
+        Ok(k)
     }
 
     /// The identity's key, created (durably) on first use.
@@ -426,7 +425,7 @@ mod tests {
         let mut ks = Keystore::open(dir.path()).unwrap();
         let mut sealed = b"frame head|".to_vec();
         seal_into(
-            ks.sealer("idn-2").unwrap(),
+            &ks.sealer("idn-2").unwrap(),
             4,
             [1; 4],
             b"payload",
@@ -442,7 +441,7 @@ mod tests {
         // A new key after the erasure: the old payload stays shut.
         let mut again = Vec::new();
         seal_into(
-            ks.sealer("idn-2").unwrap(),
+            &ks.sealer("idn-2").unwrap(),
             5,
             [1; 4],
             b"payload",
