@@ -85,7 +85,8 @@ pub fn word_keys(text: &str, out: &mut Vec<u64>) {
 /// appended as they come (a sequential write, where a map larger than the CPU's cache costs a
 /// miss a key), and every [`RUN`] pairs are sorted into a run, which a lookup searches by
 /// halves. At the segment's end all pairs are sorted once into the entries of its index
-/// file.
+/// file. A segment of the default size holds a few dozen runs; in a larger one, every
+/// [`FAN`] runs of one level are sorted together into one, so lookups stay short.
 #[derive(Debug, Default)]
 pub struct MemIndex {
     /// Record offsets in the segment, by local number.
@@ -94,13 +95,19 @@ pub struct MemIndex {
     pub times: Vec<i64>,
     /// Pairs of the records since the last run, in record order.
     pending: Vec<(u64, u32)>,
-    /// Sorted runs, without repeats, over consecutive records, the oldest first.
-    runs: Vec<Vec<(u64, u32)>>,
+    /// Sorted runs, without repeats, over consecutive records, the oldest first, each with
+    /// its level (how many times runs were sorted together into it).
+    runs: Vec<(u32, Vec<(u64, u32)>)>,
 }
 
 /// Pairs gathered before they are sorted into a run: about a thousand records' worth, whose
-/// sorting stays within the CPU's cache.
-const RUN: usize = 32 * 1024;
+/// sorting stays within the CPU's cache. (Small in the crate's tests, so that they go
+/// through many runs and their sorting together.)
+const RUN: usize = if cfg!(test) { 512 } else { 32 * 1024 };
+
+/// Runs of one level sorted together into one of the next: more than a segment of the
+/// default size holds (64 MiB, about a million pairs), so that only larger ones pay for it.
+const FAN: usize = if cfg!(test) { 4 } else { 64 };
 
 /// Index keys are already well-mixed 64-bit hashes: maps keyed by them use them as they are.
 #[derive(Debug, Default, Clone, Copy)]
@@ -247,17 +254,38 @@ impl MemIndex {
         }
     }
 
-    /// Sort the pending pairs into a run.
+    /// Sort the pending pairs into a run; then, while the newest [`FAN`] runs are of one
+    /// level, sort them together into one of the next.
     fn close_run(&mut self) {
         let mut run = Vec::new();
         sort_pairs(&[&self.pending], &mut run, bits_for(self.pending.len()));
         self.pending.clear();
-        self.runs.push(run);
+        self.runs.push((0, run));
+        loop {
+            let Some(first) = self.runs.len().checked_sub(FAN) else {
+                return;
+            };
+            let tail = self.runs.get(first..).unwrap_or_default();
+            let level = tail.first().map_or(0, |(l, _)| *l);
+            if tail.iter().any(|(l, _)| *l != level) {
+                return;
+            }
+            let parts: Vec<&[(u64, u32)]> = tail.iter().map(|(_, r)| r.as_slice()).collect();
+            let n = parts.iter().map(|p| p.len()).sum();
+            let mut merged = Vec::new();
+            sort_pairs(&parts, &mut merged, bits_for(n));
+            self.runs.truncate(first);
+            self.runs.push((level + 1, merged));
+        }
     }
 
     /// Records carrying `key`, ascending.
     pub fn lookup(&self, key: u64) -> Vec<u32> {
-        let mut out: Vec<u32> = self.runs.iter().flat_map(|r| run_lookup(r, key)).collect();
+        let mut out: Vec<u32> = self
+            .runs
+            .iter()
+            .flat_map(|(_, r)| run_lookup(r, key))
+            .collect();
         for (k, l) in &self.pending {
             if *k == key && out.last() != Some(l) {
                 out.push(*l);
@@ -282,7 +310,7 @@ impl MemIndex {
         let parts: Vec<&[(u64, u32)]> = self
             .runs
             .iter()
-            .map(Vec::as_slice)
+            .map(|(_, r)| r.as_slice())
             .chain([self.pending.as_slice()])
             .collect();
         let n = parts.iter().map(|p| p.len()).sum();
@@ -715,8 +743,9 @@ mod tests {
         );
     }
 
-    /// Enough records for many runs and merges, keys repeated within a record and across
-    /// records at every rate, against a plain map of what was added.
+    /// Enough records for many runs and a sorting together of runs, keys repeated within a
+    /// record and across records at every rate (one in every record, skewed keys that fill
+    /// one bucket), against a plain map of what was added.
     #[test]
     fn runs_answer_like_a_map_of_every_key() {
         let dir = tempfile::tempdir().unwrap();
@@ -729,7 +758,8 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let records = 3 * RUN as u32 / 4 + 17;
+        let every = 1u64 << 63;
+        let records = ((FAN * FAN + 3) * RUN / 6 + 17) as u32;
         for local in 0..records {
             let rare = next();
             let keys = [
@@ -738,7 +768,7 @@ mod tests {
                 rare,
                 rare,
                 next() % 4096,
-                1u64 << 63,
+                every,
             ];
             m.add(u64::from(local) * 100, i64::from(local), &keys);
             for k in keys {
@@ -754,19 +784,30 @@ mod tests {
             }
         }
         assert!(m.runs.len() > 1, "several runs");
-        for (k, list) in truth.iter().step_by(97) {
-            assert_eq!(&m.lookup(*k), list, "key {k}");
+        assert!(
+            m.runs.iter().any(|(l, _)| *l > 1),
+            "runs sorted together, twice over"
+        );
+        // The seal's entries are exactly the map's, in its order.
+        let flat: Vec<(u64, u32)> = truth
+            .iter()
+            .flat_map(|(k, ls)| ls.iter().map(move |l| (*k, *l)))
+            .collect();
+        let entries = m.entries();
+        assert!(entries == flat, "sealed entries differ from the map's");
+        let hot = [every, 0, 4095, 0x0123_4567_89ab_cdef];
+        let want = |k: &u64| truth.get(k).cloned().unwrap_or_default();
+        for k in truth.keys().step_by(97).chain(&hot) {
+            assert_eq!(m.lookup(*k), want(k), "key {k}");
         }
         assert!(m.lookup(12_345).is_empty());
         let p = dir.path().join("seg.idx");
         m.write(&p, 1, 1).unwrap();
         let s = SegmentIndex::open(&p, 1, 1).unwrap();
-        for (k, list) in truth.iter().step_by(89) {
+        for k in truth.keys().step_by(89).chain(&hot) {
             let found: Vec<u32> = s.lookup(*k).unwrap().iter().map(|(l, _)| *l).collect();
-            assert_eq!(&found, list, "key {k}");
+            assert_eq!(found, want(k), "key {k}");
         }
-        let entries: usize = truth.values().map(Vec::len).sum();
-        assert_eq!(m.entries().len(), entries);
     }
 
     #[test]
