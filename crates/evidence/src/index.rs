@@ -133,10 +133,11 @@ impl Hasher for KeyHasher {
 /// of one key, `parts` must hold the older records first: pairs are dealt into buckets by
 /// their key's top bits in the order they come, and each bucket is then put in key order
 /// by a stable sort (insertion, for the few pairs a bucket of hashes holds), which keeps
-/// that order within a key. `bits` sets the buckets: about one
-/// for every few pairs (keys are well-mixed hashes).
-fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>, bits: u32) {
-    let bits = bits.clamp(1, 24);
+/// that order within a key. There are about a quarter as many buckets as pairs (keys are
+/// well-mixed hashes).
+fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    let bits = (n / 4).max(2).ilog2().clamp(1, 24);
     let shift = 64 - bits;
     let mut starts = vec![0usize; (1 << bits) + 1];
     let pairs = || parts.iter().copied().flatten();
@@ -151,7 +152,7 @@ fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>, bits: u32) {
         *c = sum;
     }
     out.clear();
-    out.resize(parts.iter().map(|p| p.len()).sum(), (0, 0));
+    out.resize(n, (0, 0));
     {
         let mut at = starts.clone();
         for p in pairs() {
@@ -178,11 +179,6 @@ fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>, bits: u32) {
         }
     }
     out.dedup();
-}
-
-/// Bucket bits for sorting `n` pairs: about four pairs a bucket.
-fn bits_for(n: usize) -> u32 {
-    (n / 4).max(2).ilog2()
 }
 
 /// Stable sort by key of a short slice.
@@ -258,7 +254,7 @@ impl MemIndex {
     /// level, sort them together into one of the next.
     fn close_run(&mut self) {
         let mut run = Vec::new();
-        sort_pairs(&[&self.pending], &mut run, bits_for(self.pending.len()));
+        sort_pairs(&[&self.pending], &mut run);
         self.pending.clear();
         self.runs.push((0, run));
         loop {
@@ -271,9 +267,8 @@ impl MemIndex {
                 return;
             }
             let parts: Vec<&[(u64, u32)]> = tail.iter().map(|(_, r)| r.as_slice()).collect();
-            let n = parts.iter().map(|p| p.len()).sum();
             let mut merged = Vec::new();
-            sort_pairs(&parts, &mut merged, bits_for(n));
+            sort_pairs(&parts, &mut merged);
             self.runs.truncate(first);
             self.runs.push((level + 1, merged));
         }
@@ -313,9 +308,8 @@ impl MemIndex {
             .map(|(_, r)| r.as_slice())
             .chain([self.pending.as_slice()])
             .collect();
-        let n = parts.iter().map(|p| p.len()).sum();
         let mut sorted = Vec::new();
-        sort_pairs(&parts, &mut sorted, bits_for(n));
+        sort_pairs(&parts, &mut sorted);
         sorted
     }
 

@@ -9,7 +9,7 @@ use std::fmt;
 
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    to_hex(&Sha256::digest(data))
+    Sha256Hex::of(data).as_str().to_string()
 }
 
 /// A SHA-256 in lowercase hex, held inline: the reference from an event to its raw record,
@@ -141,7 +141,7 @@ fn hex_pair(b: u8) -> [u8; 2] {
 
 /// True when `s` is 64 lowercase or uppercase hex digits (a SHA-256 in hex).
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    Sha256Hex::parse(s).is_some()
 }
 
 #[cfg(test)]
