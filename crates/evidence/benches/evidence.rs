@@ -4,7 +4,9 @@
 //! `cargo bench -p midwatch-evidence --bench evidence` runs every part at a modest size.
 //! Sizes and the directory (put it on the disk being measured) come from the environment:
 //! `MIDWATCH_BENCH_APPENDS` (records, default 200000), `MIDWATCH_BENCH_SEARCH_RECORDS`
-//! (default 1000000; 10000000 for the figure in the README), `MIDWATCH_BENCH_DIR`.
+//! (default 1000000; 10000000 for the figure in the README), `MIDWATCH_BENCH_DIR`;
+//! `MIDWATCH_BENCH_ONLY` (`append`, `index` or `search`) runs one part,
+//! `MIDWATCH_BENCH_INDEX_ROUNDS` sets how often the index part repeats (default 5).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -189,6 +191,55 @@ fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> Path
     dir
 }
 
+/// The active segment's index alone: adding the keys of a segment's worth of records (runs
+/// sorted as they fill) and sealing it into its index file. A segment of the default size
+/// (64 MiB) holds about 34,000 of these records.
+fn index(base: &Path) {
+    use midwatch_evidence::codec::{key_hash, key_hash_num};
+    use midwatch_evidence::index::{MemIndex, field};
+    let records = 34_000u64;
+    let keys: Vec<Vec<u64>> = (0..records)
+        .map(|i| {
+            let r = event(i * 7, 100_000);
+            let mut k = vec![
+                key_hash(field::SESSION, &r.session),
+                key_hash(field::IDENTITY, &r.identity),
+                key_hash(field::APP, &r.app),
+                key_hash(field::ACTION, &r.action),
+                key_hash(field::UID, &r.uid),
+                key_hash_num(field::CLASS, u64::from(r.class_uid)),
+                key_hash_num(field::KIND, u64::from(r.kind)),
+            ];
+            k.extend_from_slice(&r.word_keys);
+            k
+        })
+        .collect();
+    let pairs: usize = keys.iter().map(Vec::len).sum();
+    let path = base.join("bench.idx");
+    // The first round warms the allocator's memory up, as a writer's first segment does.
+    for round in 0..=env("MIDWATCH_BENCH_INDEX_ROUNDS", 5) {
+        let start = Instant::now();
+        let mut m = MemIndex::default();
+        for (i, k) in keys.iter().enumerate() {
+            m.add(i as u64 * 2000, i as i64, k);
+        }
+        let added = start.elapsed();
+        m.write(&path, 1, 1).unwrap();
+        let sealed = start.elapsed() - added;
+        if round == 0 {
+            continue;
+        }
+        println!(
+            "index   {records} records, {pairs} pairs: add {:.1} ns/pair, seal {:.1} ns/pair, {:.2} µs/record in all  (index file {} B)",
+            added.as_nanos() as f64 / pairs as f64,
+            sealed.as_nanos() as f64 / pairs as f64,
+            (added + sealed).as_nanos() as f64 / records as f64 / 1000.0,
+            std::fs::metadata(&path).map_or(0, |m| m.len()),
+        );
+    }
+    let _ = std::fs::remove_file(path);
+}
+
 fn verify(dir: &Path) {
     let bytes = dir_size(dir);
     // Twice: the first read may come from disk, the second from the page cache.
@@ -304,6 +355,9 @@ fn main() {
         appends(&base, n, 100, true, 4);
         let dir = appends(&base, n, 1000, true, 1);
         verify(&dir);
+    }
+    if only.is_empty() || only == "index" {
+        index(&base);
     }
     if only.is_empty() || only == "search" {
         search(&base, env("MIDWATCH_BENCH_SEARCH_RECORDS", 1_000_000));
