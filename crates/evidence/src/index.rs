@@ -541,6 +541,12 @@ impl SegmentIndex {
         read_exact_at(&self.file, buf, at)
     }
 
+    /// Whether the segment may hold records with `key` (false: it holds none), from its
+    /// Bloom filter, without reading the disk.
+    pub fn may_contain(&self, key: u64) -> bool {
+        self.bloom.may_contain(key)
+    }
+
     /// Ask for the entry blocks a lookup of `key` will read, without waiting for them, so
     /// that lookups in many segments read from the disk together.
     pub fn prefetch(&self, key: u64) {

@@ -272,6 +272,13 @@ impl Compiled {
     }
 
     /// Records of a segment matching the keys (all records when there is no key).
+    /// Whether a sealed segment may hold a match, from its Bloom filter: every key of
+    /// `all`, and one of `any` if it has any.
+    fn may_match(&self, index: &SegmentIndex) -> bool {
+        self.all.iter().all(|k| index.may_contain(*k))
+            && (self.any.is_empty() || self.any.iter().any(|k| index.may_contain(*k)))
+    }
+
     fn candidates(
         &self,
         count: usize,
@@ -455,10 +462,13 @@ fn run(
     // the index blocks of a group, then the records it points to, are asked of the disk
     // together, so a session spread over many segments of a log larger than memory costs
     // a few rounds of parallel reads, not two reads one after another per segment.
+    // Segments whose filters rule a key out are left out before groups are made, so a
+    // group's size counts segments that should hold matches.
     let eligible: Vec<&Sealed> = sealed
         .iter()
         .rev()
         .filter(|s| s.first_seq < c.before && s.max_time >= c.since && s.min_time <= c.until)
+        .filter(|s| c.may_match(&s.index))
         .collect();
     let mut rest = eligible.as_slice();
     let (mut group, mut looked, mut found) = (4usize, 0usize, 0usize);
