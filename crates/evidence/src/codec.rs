@@ -226,6 +226,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Whether every byte has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         match self.bytes.len().saturating_sub(self.pos) {
             0 => Ok(()),

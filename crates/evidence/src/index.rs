@@ -1,8 +1,9 @@
 //! Index of the log: which records carry a session, identity, app, action, class, kind, id or
 //! word. The active segment's index lives in memory; a sealed segment's is written beside it
-//! (`seg-N.idx`) as sorted `(key, record)` entries, of which only a Bloom filter and every
-//! 64th key stay in memory. A lookup reads one small block per segment that may hold the key,
-//! so its cost grows with the segments a session spans, not with the size of the log.
+//! (`seg-N.idx`) as one group per key, in key order, of the key's records and their offsets,
+//! of which only a Bloom filter and a fence about every KiB stay in memory. A lookup reads
+//! one small span per segment that may hold the key, so its cost grows with the segments a
+//! session spans, not with the size of the log.
 
 use crate::codec::{DecodeError, Hash, Reader, key_hash, key_hash_ascii_lower, key_hash_num};
 use std::fs::File;
@@ -29,12 +30,15 @@ pub mod field {
     pub const WORD: u8 = 8;
 }
 
-/// Entries between two keys kept in memory.
-const FENCE: usize = 64;
-/// Bytes of one entry in an index file.
-const ENTRY: usize = 16;
+/// Bytes of the key groups from one fence to the next, at least (except around a large group).
+const FENCE_BYTES: u64 = if cfg!(test) { 64 } else { 1024 };
+/// A key group larger than this has fences on both sides, so reading it is never the price
+/// of looking up another key.
+const LARGE_GROUP: u64 = if cfg!(test) { 48 } else { 512 };
+/// Marks a key group of one record: the record's number follows in the same word.
+const ONE: u32 = 1 << 31;
 /// Magic at the start of an index file.
-const MAGIC: &[u8; 8] = b"MWIDX03\0";
+const MAGIC: &[u8; 8] = b"MWIDX04\0";
 /// Bytes of an index file's checksum (CRC-32 of everything before it). The file is derived
 /// from its segment, which the chain and the checkpoints protect: the checksum only tells
 /// damage, after which the file is rebuilt from the segment.
@@ -315,69 +319,106 @@ impl MemIndex {
 
     /// Write the index file of a sealed segment, durably.
     ///
-    /// Layout: header (magic, segment, first seq, records, entries, Bloom words, fences),
-    /// record offsets, record times, entries `(key u64, record u32, offset u32)` sorted by
-    /// key then record, the Bloom filter, the fence keys (every 64th entry's), and the
-    /// CRC-32 of all of it. Opening reads only the header, filter and fences.
+    /// Layout: header (magic, segment, first seq, records, keys, bytes of key groups, Bloom
+    /// words, fences), record offsets, record times, one group per key in key order, the
+    /// Bloom filter, the fences, and the CRC-32 of all of it. A key's group is the key
+    /// (u64) and either `ONE | record` and the record's offset (one record), or the count
+    /// and that many `(record u32, offset u32)`, ascending. A fence is a group's key and
+    /// where the group starts, about every [`FENCE_BYTES`]: a lookup reads from the fence
+    /// before its key to the next one. Opening reads only the header, filter and fences.
     pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
         use std::io::Write;
+        if self.len() >= ONE as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "too many records in one segment for its index",
+            ));
+        }
         let entries = self.entries();
-        let count = entries.len();
         let distinct = entries
             .windows(2)
             .filter(|w| matches!(w, [a, b] if a.0 != b.0))
             .count()
-            + usize::from(count > 0);
+            + usize::from(!entries.is_empty());
         let mut bloom = Bloom::new(distinct);
-        let mut fences = Vec::with_capacity(count / FENCE + 1);
         let mut out = Vec::with_capacity(
             HEADER
                 + self.len() * 16
-                + count * ENTRY
+                + entries.len() * 8
+                + distinct * 12
                 + bloom.bits.len() * 8
-                + (count / FENCE + 1) * 8
+                + (entries.len() * 8 / FENCE_BYTES as usize + 64) * 16
                 + CHECKSUM,
         );
         out.extend_from_slice(MAGIC);
-        for v in [segment, first_seq, self.len() as u64, count as u64] {
+        for v in [segment, first_seq, self.len() as u64] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        let bloom_words_at = out.len();
-        out.extend_from_slice(&[0; 16]);
+        // Keys, bytes of groups, Bloom words and fences: known once the groups are written.
+        let counts_at = out.len();
+        out.extend_from_slice(&[0; 32]);
         for o in &self.offsets {
             out.extend_from_slice(&o.to_le_bytes());
         }
         for t in &self.times {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        let mut last = None;
-        for (n, (k, l)) in entries.iter().enumerate() {
-            if last != Some(*k) {
-                bloom.insert(*k);
-                last = Some(*k);
+        let groups_at = out.len();
+        let offset = |l: u32| self.offsets.get(l as usize).copied().unwrap_or_default() as u32;
+        let mut fences: Vec<(u64, u64)> = Vec::new();
+        let (mut keys, mut last_fence, mut last_large) = (0u64, None::<u64>, false);
+        let mut i = 0;
+        while let Some(&(key, first)) = entries.get(i) {
+            let mut end = i + 1;
+            while entries.get(end).is_some_and(|(k, _)| *k == key) {
+                end += 1;
             }
-            if n.is_multiple_of(FENCE) {
-                fences.push(*k);
+            let n = end - i;
+            keys += 1;
+            bloom.insert(key);
+            let at = (out.len() - groups_at) as u64;
+            let large = 12 + if n == 1 { 0 } else { 8 * n as u64 } > LARGE_GROUP;
+            if last_fence.is_none_or(|f| at - f >= FENCE_BYTES) || large || last_large {
+                fences.push((key, at));
+                last_fence = Some(at);
             }
-            let offset = self.offsets.get(*l as usize).copied().unwrap_or_default();
-            out.extend_from_slice(&k.to_le_bytes());
-            out.extend_from_slice(&l.to_le_bytes());
-            out.extend_from_slice(&(offset as u32).to_le_bytes());
+            last_large = large;
+            let mut head = [0u8; 16];
+            head[..8].copy_from_slice(&key.to_le_bytes());
+            if n == 1 {
+                head[8..12].copy_from_slice(&(ONE | first).to_le_bytes());
+                head[12..].copy_from_slice(&offset(first).to_le_bytes());
+                out.extend_from_slice(&head);
+            } else {
+                head[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+                out.extend_from_slice(&head[..12]);
+                for (_, l) in entries.get(i..end).unwrap_or_default() {
+                    let mut p = [0u8; 8];
+                    p[..4].copy_from_slice(&l.to_le_bytes());
+                    p[4..].copy_from_slice(&offset(*l).to_le_bytes());
+                    out.extend_from_slice(&p);
+                }
+            }
+            i = end;
         }
+        let groups_len = (out.len() - groups_at) as u64;
         for w in &bloom.bits {
             out.extend_from_slice(&w.to_le_bytes());
         }
-        for f in &fences {
-            out.extend_from_slice(&f.to_le_bytes());
+        for (k, at) in &fences {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&at.to_le_bytes());
         }
-        if let Some(h) = out.get_mut(bloom_words_at..bloom_words_at + 16) {
-            h.copy_from_slice(
-                &[
-                    (bloom.bits.len() as u64).to_le_bytes(),
-                    (fences.len() as u64).to_le_bytes(),
-                ]
-                .concat(),
-            );
+        if let Some(h) = out.get_mut(counts_at..counts_at + 32) {
+            let counts = [
+                keys,
+                groups_len,
+                bloom.bits.len() as u64,
+                fences.len() as u64,
+            ];
+            for (slot, v) in h.chunks_exact_mut(8).zip(counts) {
+                slot.copy_from_slice(&v.to_le_bytes());
+            }
         }
         let sum = crc32fast::hash(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -443,24 +484,26 @@ impl Bloom {
     }
 }
 
-/// The index of a sealed segment: its file open, a Bloom filter and fence keys in memory.
+/// The index of a sealed segment: its file open, a Bloom filter and fences in memory.
 #[derive(Debug)]
 pub struct SegmentIndex {
     file: File,
     /// Records in the segment.
     pub count: u64,
-    entries: u64,
-    entries_at: u64,
-    fences: Vec<u64>,
+    /// Where the key groups start in the file, and their bytes.
+    groups_at: u64,
+    groups_len: u64,
+    /// Key and start (in the groups) of every fenced group, ascending.
+    fences: Vec<(u64, u64)>,
     bloom: Bloom,
 }
 
 /// Bytes of an index file's header.
-const HEADER: usize = 8 + 6 * 8;
+const HEADER: usize = 8 + 7 * 8;
 
 impl SegmentIndex {
     /// Open an index file: check its header and size against the segment, load its filter
-    /// and fences. The entries are read on lookup ([`SegmentIndex::check`] checks them all).
+    /// and fences. The groups are read on lookup ([`SegmentIndex::check`] checks them all).
     pub fn open(path: &Path, segment: u64, first_seq: u64) -> Result<SegmentIndex, IndexError> {
         let file = File::open(path)?;
         crate::readahead::scattered(&file);
@@ -476,18 +519,17 @@ impl SegmentIndex {
         if r.u64()? != segment || r.u64()? != first_seq {
             return Err(IndexError::Damaged("index of another segment".into()));
         }
-        let (count, entries, bloom_words, fence_count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        let (count, keys, groups_len, bloom_words, fence_count) =
+            (r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?);
         let damaged = || IndexError::Damaged("sizes do not add up".into());
-        let entries_at = count
+        let groups_at = count
             .checked_mul(16)
             .and_then(|a| a.checked_add(HEADER as u64))
             .ok_or_else(damaged)?;
-        let bloom_at = entries
-            .checked_mul(ENTRY as u64)
-            .and_then(|e| e.checked_add(entries_at))
-            .ok_or_else(damaged)?;
-        let tail = bloom_words
-            .checked_add(fence_count)
+        let bloom_at = groups_at.checked_add(groups_len).ok_or_else(damaged)?;
+        let tail = fence_count
+            .checked_mul(2)
+            .and_then(|f| f.checked_add(bloom_words))
             .and_then(|w| w.checked_mul(8))
             .ok_or_else(damaged)?;
         if bloom_at
@@ -495,7 +537,9 @@ impl SegmentIndex {
             .and_then(|t| t.checked_add(CHECKSUM as u64))
             != Some(size)
             || bloom_words == 0
-            || fence_count != entries.div_ceil(FENCE as u64)
+            || count >= u64::from(ONE)
+            || fence_count > keys
+            || (fence_count == 0) != (keys == 0)
         {
             return Err(damaged());
         }
@@ -508,16 +552,19 @@ impl SegmentIndex {
         }
         let mut fences = Vec::with_capacity(fence_count as usize);
         for _ in 0..fence_count {
-            fences.push(r.u64()?);
+            fences.push((r.u64()?, r.u64()?));
         }
-        if !fences.is_sorted() {
-            return Err(IndexError::Damaged("fence keys out of order".into()));
+        if fences.first().is_some_and(|f| f.1 != 0)
+            || !fences.is_sorted_by(|a, b| a.0 < b.0 && a.1 < b.1)
+            || fences.last().is_some_and(|f| f.1 >= groups_len)
+        {
+            return Err(IndexError::Damaged("fences out of order".into()));
         }
         Ok(SegmentIndex {
             file,
             count,
-            entries,
-            entries_at,
+            groups_at,
+            groups_len,
             fences,
             bloom: Bloom { bits },
         })
@@ -547,27 +594,24 @@ impl SegmentIndex {
         self.bloom.may_contain(key)
     }
 
-    /// Ask for the entry blocks a lookup of `key` will read, without waiting for them, so
-    /// that lookups in many segments read from the disk together.
+    /// The bytes of the groups (from, to) that hold `key`'s group if it has one: from the
+    /// last fence at or before the key to the next. None if the key is before the first.
+    fn span(&self, key: u64) -> Option<(u64, u64)> {
+        let i = self.fences.partition_point(|f| f.0 <= key).checked_sub(1)?;
+        let from = self.fences.get(i)?.1;
+        let to = self.fences.get(i + 1).map_or(self.groups_len, |f| f.1);
+        Some((from, to))
+    }
+
+    /// Ask for the bytes a lookup of `key` will read, without waiting for them, so that
+    /// lookups in many segments read from the disk together.
     pub fn prefetch(&self, key: u64) {
         if !self.bloom.may_contain(key) {
             return;
         }
-        let first = (self.first_block(key) * FENCE) as u64;
-        if first < self.entries {
-            // The key's entries usually end within the next block.
-            let n = (self.entries - first).min(2 * FENCE as u64);
-            crate::readahead::will_need(
-                &self.file,
-                self.entries_at + first * ENTRY as u64,
-                n * ENTRY as u64,
-            );
+        if let Some((from, to)) = self.span(key) {
+            crate::readahead::will_need(&self.file, self.groups_at + from, to - from);
         }
-    }
-
-    /// The block where a key's entries may start: the one before the first fence ≥ key.
-    fn first_block(&self, key: u64) -> usize {
-        self.fences.partition_point(|f| *f < key).saturating_sub(1)
     }
 
     /// Records carrying `key` and their byte offsets in the segment, ascending.
@@ -576,37 +620,48 @@ impl SegmentIndex {
         if !self.bloom.may_contain(key) {
             return Ok(out);
         }
-        let mut block = self.first_block(key);
-        loop {
-            let first = (block * FENCE) as u64;
-            if first >= self.entries {
+        let Some((from, to)) = self.span(key) else {
+            return Ok(out);
+        };
+        let mut buf = vec![0u8; (to - from) as usize];
+        self.read_at(&mut buf, self.groups_at + from)?;
+        let mut r = Reader::new(&buf);
+        while !r.is_empty() {
+            let k = r.u64()?;
+            let head = r.u32()?;
+            let n = if head & ONE != 0 { 1 } else { head };
+            if k > key {
                 break;
             }
-            let n = (self.entries - first).min(FENCE as u64) as usize;
-            let mut buf = vec![0u8; n * ENTRY];
-            self.read_at(&mut buf, self.entries_at + first * ENTRY as u64)?;
-            let mut r = Reader::new(&buf);
-            let mut past = false;
-            for _ in 0..n {
-                let k = r.u64()?;
-                let l = r.u32()?;
+            let mut put = |l: u32, o: u32| {
+                if u64::from(l) >= self.count {
+                    return Err(IndexError::Damaged(format!("record {l} out of range")));
+                }
+                out.push((l, u64::from(o)));
+                Ok(())
+            };
+            if head & ONE != 0 {
                 let o = r.u32()?;
                 if k == key {
-                    if u64::from(l) >= self.count {
-                        return Err(IndexError::Damaged(format!("record {l} out of range")));
-                    }
-                    out.push((l, u64::from(o)));
-                } else if k > key {
-                    past = true;
-                    break;
+                    put(head & !ONE, o)?;
                 }
+            } else if k == key {
+                for _ in 0..n {
+                    let (l, o) = (r.u32()?, r.u32()?);
+                    put(l, o)?;
+                }
+            } else {
+                r.take((n as usize).saturating_mul(8))?;
             }
-            if past {
+            if k == key {
                 break;
             }
-            block += 1;
         }
-        out.sort_unstable();
+        if !out.is_sorted() {
+            return Err(IndexError::Damaged(format!(
+                "records of key {key:016x} out of order"
+            )));
+        }
         Ok(out)
     }
 
@@ -741,6 +796,64 @@ mod tests {
             SegmentIndex::open(&p, 4, 1001).is_err(),
             "a cut file fails at open"
         );
+        // Any byte of the file damaged: opening and looking up answer or refuse, never
+        // panic, and a record a lookup names is one of the segment's.
+        for at in (0..orig.len()).step_by(orig.len() / 400 + 1) {
+            for bit in [0x01u8, 0x80] {
+                let mut bytes = orig.clone();
+                bytes[at] ^= bit;
+                std::fs::write(&p, &bytes).unwrap();
+                let Ok(s) = SegmentIndex::open(&p, 4, 1001) else {
+                    continue;
+                };
+                for key in [0u64, 3, 6, 150, 12_345, 14_999, u64::MAX] {
+                    if let Ok(found) = s.lookup(key) {
+                        assert!(found.iter().all(|(l, _)| u64::from(*l) < s.count));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lookups of every key, of keys between them and beyond both ends, in a file with
+    /// large groups (keys on every record) next to small ones and fences between them.
+    #[test]
+    fn every_key_and_every_gap_is_looked_up_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MemIndex::default();
+        let mut truth: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+        for i in 0..3_000u32 {
+            let keys = [
+                1_000 + u64::from(i) * 10,
+                5_000 + u64::from(i % 3) * 10,
+                40_000,
+                90_000 + u64::from(i / 100) * 10,
+            ];
+            m.add(u64::from(i) * 100, i64::from(i), &keys);
+            for k in keys {
+                truth.entry(k).or_default().push(i);
+            }
+        }
+        let p = dir.path().join("seg.idx");
+        m.write(&p, 1, 1).unwrap();
+        let s = SegmentIndex::open(&p, 1, 1).unwrap();
+        assert!(s.fences.len() > 10, "{} fences", s.fences.len());
+        for (k, want) in &truth {
+            let found = s.lookup(*k).unwrap();
+            assert_eq!(
+                found.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+                *want,
+                "key {k}"
+            );
+            assert!(found.iter().all(|(l, o)| *o == u64::from(*l) * 100));
+            for gap in [*k - 1, *k + 1] {
+                if !truth.contains_key(&gap) {
+                    assert!(s.lookup(gap).unwrap().is_empty(), "key {gap}");
+                }
+            }
+        }
+        assert!(s.lookup(0).unwrap().is_empty());
+        assert!(s.lookup(u64::MAX).unwrap().is_empty());
     }
 
     /// Enough records for many runs and a sorting together of runs, keys repeated within a
