@@ -513,7 +513,10 @@ impl SegmentHeader {
 }
 
 /// A stable 64-bit hash for index keys (FNV-1a with a final avalanche), the same on every
-/// build and machine because index files keep it.
+/// build and machine because index files keep it. Its top bit is the field's: set for
+/// sessions and identities, clear for the rest, so an index file, in key order, keeps the
+/// keys of sessions and identities together at its end — the part most lookups read, small
+/// enough to stay in the page cache when the log is not.
 pub fn key_hash(field: u8, value: &str) -> u64 {
     key_hash_bytes(field, value.as_bytes())
 }
@@ -543,7 +546,17 @@ pub fn key_hash_ascii_lower(field: u8, value: &[u8]) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    mix(h)
+    placed(field, mix(h))
+}
+
+/// A key's hash with its field's top bit (see [`key_hash`]).
+fn placed(field: u8, h: u64) -> u64 {
+    const TOP: u64 = 1 << 63;
+    if field == crate::index::field::SESSION || field == crate::index::field::IDENTITY {
+        h | TOP
+    } else {
+        h & !TOP
+    }
 }
 
 fn mix(mut h: u64) -> u64 {
@@ -560,7 +573,7 @@ fn key_hash_bytes(field: u8, value: &[u8]) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    mix(h)
+    placed(field, mix(h))
 }
 
 /// Lowercase hex of bytes.

@@ -38,7 +38,7 @@ const LARGE_GROUP: u64 = if cfg!(test) { 48 } else { 512 };
 /// Marks a key group of one record: the record's number follows in the same word.
 const ONE: u32 = 1 << 31;
 /// Magic at the start of an index file.
-const MAGIC: &[u8; 8] = b"MWIDX04\0";
+const MAGIC: &[u8; 8] = b"MWIDX05\0";
 /// Bytes of an index file's checksum (CRC-32 of everything before it). The file is derived
 /// from its segment, which the chain and the checkpoints protect: the checksum only tells
 /// damage, after which the file is rebuilt from the segment.
@@ -921,6 +921,25 @@ mod tests {
             let found: Vec<u32> = s.lookup(*k).unwrap().iter().map(|(l, _)| *l).collect();
             assert_eq!(found, want(k), "key {k}");
         }
+    }
+
+    #[test]
+    fn session_and_identity_keys_sort_after_every_other_key() {
+        let top = |k: u64| k >> 63 == 1;
+        for v in ["s-1", "alice@example.com", "", "ünïcode"] {
+            assert!(top(key_hash(field::SESSION, v)), "{v}");
+            assert!(top(key_hash(field::IDENTITY, v)), "{v}");
+            for f in [field::APP, field::ACTION, field::UID, field::WORD] {
+                assert!(!top(key_hash(f, v)), "{f} {v}");
+            }
+            assert!(!top(key_hash_ascii_lower(field::WORD, v.as_bytes())), "{v}");
+        }
+        assert!(!top(key_hash_num(field::CLASS, 6001)));
+        assert!(!top(key_hash_num(field::KIND, 1)));
+        assert_eq!(
+            key_hash_num(field::CLASS, 6001),
+            key_hash(field::CLASS, "6001")
+        );
     }
 
     #[test]

@@ -471,7 +471,17 @@ fn run(
         .filter(|s| c.may_match(&s.index))
         .collect();
     let mut rest = eligible.as_slice();
-    let (mut group, mut looked, mut found) = (4usize, 0usize, 0usize);
+    // Segments left after the filters mostly hold a match each (a key's false positives
+    // are about one in a hundred), so the first group is as many as the page still needs
+    // and a quarter more: a page spread thinly over the log then costs one round of index
+    // reads and one of record reads; a session packed into a few segments has few
+    // candidates anyway.
+    let first = (c.limit + 1).saturating_sub(hits.len());
+    let (mut group, mut looked, mut found) = (
+        first.saturating_add(first / 4).clamp(4, 256),
+        0usize,
+        0usize,
+    );
     while !more && !rest.is_empty() {
         let (now, later) = rest.split_at(group.min(rest.len()));
         rest = later;

@@ -510,11 +510,11 @@ fn live_and_offline_search_agree_across_a_reopen() {
     );
     std::fs::remove_file(idx(2)).unwrap();
     let mut older = std::fs::read(idx(3)).unwrap();
-    older[..8].copy_from_slice(b"MWIDX03\0");
+    older[..8].copy_from_slice(b"MWIDX04\0");
     std::fs::write(idx(3), &older).unwrap();
     let log = Log::open(dir, signer(), small()).unwrap();
     assert!(intact(dir).warnings.is_empty());
-    assert_eq!(&std::fs::read(idx(3)).unwrap()[..8], b"MWIDX04\0");
+    assert_eq!(&std::fs::read(idx(3)).unwrap()[..8], b"MWIDX05\0");
     compare(&log, "rebuilt");
     // A word that only a record of the active segment has.
     let last = n - 1;
