@@ -195,33 +195,36 @@ fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> Path
 /// sorted as they fill) and sealing it into its index file. A segment of the default size
 /// (64 MiB) holds about 34,000 of these records.
 fn index(base: &Path) {
-    use midwatch_evidence::codec::{key_hash, key_hash_num};
-    use midwatch_evidence::index::{MemIndex, field};
+    use midwatch_evidence::codec::Header;
+    use midwatch_evidence::index::MemIndex;
     let records = 34_000u64;
-    let keys: Vec<Vec<u64>> = (0..records)
+    let prepared: Vec<(Header, Vec<u64>)> = (0..records)
         .map(|i| {
             let r = event(i * 7, 100_000);
-            let mut k = vec![
-                key_hash(field::SESSION, &r.session),
-                key_hash(field::IDENTITY, &r.identity),
-                key_hash(field::APP, &r.app),
-                key_hash(field::ACTION, &r.action),
-                key_hash(field::UID, &r.uid),
-                key_hash_num(field::CLASS, u64::from(r.class_uid)),
-                key_hash_num(field::KIND, u64::from(r.kind)),
-            ];
-            k.extend_from_slice(&r.word_keys);
-            k
+            let h = Header {
+                seq: i + 1,
+                time: r.time,
+                kind: r.kind,
+                flags: 0,
+                class_uid: r.class_uid,
+                uid: r.uid,
+                session: r.session,
+                identity: r.identity,
+                app: r.app,
+                action: r.action,
+            };
+            (h, r.word_keys)
         })
         .collect();
-    let pairs: usize = keys.iter().map(Vec::len).sum();
+    // Seven header keys a record (session, identity, app, action, uid, class, kind).
+    let pairs: usize = prepared.iter().map(|(_, w)| 7 + w.len()).sum();
     let path = base.join("bench.idx");
     // The first round warms the allocator's memory up, as a writer's first segment does.
     for round in 0..=env("MIDWATCH_BENCH_INDEX_ROUNDS", 5) {
         let start = Instant::now();
         let mut m = MemIndex::default();
-        for (i, k) in keys.iter().enumerate() {
-            m.add(i as u64 * 2000, i as i64, k);
+        for (i, (h, words)) in prepared.iter().enumerate() {
+            m.add_record(i as u64 * 2000, h.time, h, words);
         }
         let added = start.elapsed();
         m.write(&path, 1, 1).unwrap();

@@ -366,7 +366,7 @@ impl MemIndex {
         let groups_at = out.len();
         let offset = |l: u32| self.offsets.get(l as usize).copied().unwrap_or_default() as u32;
         let mut fences: Vec<(u64, u64)> = Vec::new();
-        let (mut keys, mut last_fence, mut last_large) = (0u64, None::<u64>, false);
+        let (mut last_fence, mut last_large) = (None::<u64>, false);
         let mut i = 0;
         while let Some(&(key, first)) = entries.get(i) {
             let mut end = i + 1;
@@ -374,7 +374,6 @@ impl MemIndex {
                 end += 1;
             }
             let n = end - i;
-            keys += 1;
             bloom.insert(key);
             let at = (out.len() - groups_at) as u64;
             let large = 12 + if n == 1 { 0 } else { 8 * n as u64 } > LARGE_GROUP;
@@ -411,7 +410,7 @@ impl MemIndex {
         }
         if let Some(h) = out.get_mut(counts_at..counts_at + 32) {
             let counts = [
-                keys,
+                distinct as u64,
                 groups_len,
                 bloom.bits.len() as u64,
                 fences.len() as u64,
@@ -626,42 +625,37 @@ impl SegmentIndex {
         let mut buf = vec![0u8; (to - from) as usize];
         self.read_at(&mut buf, self.groups_at + from)?;
         let mut r = Reader::new(&buf);
+        let mut found: Vec<(u32, u32)> = Vec::new();
         while !r.is_empty() {
-            let k = r.u64()?;
-            let head = r.u32()?;
-            let n = if head & ONE != 0 { 1 } else { head };
-            if k > key {
-                break;
-            }
-            let mut put = |l: u32, o: u32| {
-                if u64::from(l) >= self.count {
-                    return Err(IndexError::Damaged(format!("record {l} out of range")));
-                }
-                out.push((l, u64::from(o)));
-                Ok(())
-            };
-            if head & ONE != 0 {
-                let o = r.u32()?;
-                if k == key {
-                    put(head & !ONE, o)?;
-                }
-            } else if k == key {
-                for _ in 0..n {
-                    let (l, o) = (r.u32()?, r.u32()?);
-                    put(l, o)?;
-                }
-            } else {
-                r.take((n as usize).saturating_mul(8))?;
+            let (k, head) = (r.u64()?, r.u32()?);
+            let one = head & ONE != 0;
+            if k < key {
+                r.take(if one {
+                    4
+                } else {
+                    (head as usize).saturating_mul(8)
+                })?;
+                continue;
             }
             if k == key {
-                break;
+                if one {
+                    found.push((head & !ONE, r.u32()?));
+                }
+                for _ in 0..if one { 0 } else { head } {
+                    found.push((r.u32()?, r.u32()?));
+                }
             }
+            break;
         }
-        if !out.is_sorted() {
+        if let Some((l, _)) = found.iter().find(|(l, _)| u64::from(*l) >= self.count) {
+            return Err(IndexError::Damaged(format!("record {l} out of range")));
+        }
+        if !found.is_sorted() {
             return Err(IndexError::Damaged(format!(
                 "records of key {key:016x} out of order"
             )));
         }
+        out.extend(found.into_iter().map(|(l, o)| (l, u64::from(o))));
         Ok(out)
     }
 
