@@ -693,7 +693,7 @@ fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
 }
 
 /// The index keys of a record's header fields: the first `n` of the array.
-fn header_keys(h: &crate::codec::Header) -> ([u64; 7], usize) {
+pub(crate) fn header_keys(h: &crate::codec::Header) -> ([u64; 7], usize) {
     let mut keys = [0u64; 7];
     let mut n = 0;
     let mut put = |k: u64| {

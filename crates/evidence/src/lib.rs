@@ -11,6 +11,7 @@
 //! The log's formats are defined here and nowhere else.
 
 pub mod bundle;
+mod cluster;
 pub mod codec;
 pub mod html;
 pub mod index;

@@ -6,6 +6,7 @@
 //! at the same time share one `fdatasync` (the first to arrive syncs for everyone queued
 //! behind it).
 
+use crate::cluster::{Clusters, SegmentStates};
 use crate::codec::{
     FRAME_CHECKPOINT, FRAME_HEADER, FRAME_RECORD, FRAME_TOMBSTONE, FrameEnd, Frames, Hash, Header,
     Kind, SegmentHeader, chain_hash, decode_record, encode_record_head, hex, put_frame,
@@ -45,6 +46,13 @@ pub struct Config {
     pub on_checkpoint: Option<CheckpointHook>,
     /// A failure to inject, for crash tests: the process aborts at this point.
     pub failpoint: Option<Failpoint>,
+    /// Session clusters: sealed segments' records are copied, grouped by session, into run
+    /// files that merge this many at a time (0: no copy; searches by session then read
+    /// each record where it was sealed).
+    pub cluster_fan: u64,
+    /// How many times runs merge: a run of the top level stands for `cluster_fan` to this
+    /// power segments.
+    pub cluster_levels: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -57,6 +65,8 @@ impl std::fmt::Debug for Config {
             .field("privacy", &self.privacy)
             .field("anchor_file", &self.anchor_file)
             .field("failpoint", &self.failpoint)
+            .field("cluster_fan", &self.cluster_fan)
+            .field("cluster_levels", &self.cluster_levels)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +82,8 @@ impl Default for Config {
             anchor_file: None,
             on_checkpoint: None,
             failpoint: None,
+            cluster_fan: 16,
+            cluster_levels: 2,
         }
     }
 }
@@ -255,6 +267,7 @@ pub(crate) struct Shared {
     pub(crate) writer: Mutex<Writer>,
     sync: Mutex<SyncState>,
     cv: Condvar,
+    pub(crate) clusters: Arc<Clusters>,
 }
 
 /// An open evidence log (the only writer of its directory).
@@ -282,6 +295,12 @@ impl Log {
             return Err(LogError::Damaged(format!(
                 "segment size {} must be between 4 KiB and 4 GiB, and checkpoints need at least one record",
                 cfg.segment_bytes
+            )));
+        }
+        if cfg.cluster_fan == 1 || cfg.cluster_fan > 256 || cfg.cluster_levels > 4 {
+            return Err(LogError::Damaged(format!(
+                "session clusters merge 0 (none) or 2 to 256 runs at a time over at most 4 levels, not {} over {}",
+                cfg.cluster_fan, cfg.cluster_levels
             )));
         }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -351,14 +370,17 @@ impl Log {
             }
             Err(e) => return Err(LogError::Damaged(e.to_string())),
         };
+        let clusters = Arc::new(Clusters::open(dir, cfg.cluster_fan, cfg.cluster_levels));
         let writer = Writer::recover(dir, cfg, signer, keystore, manifest, anchor, lock_file)?;
         let shared = Arc::new(Shared {
             writer: Mutex::new(writer),
             sync: Mutex::new(SyncState::default()),
             cv: Condvar::new(),
+            clusters,
         });
         let log = Log { shared };
         log.start_ticker();
+        log.start_clustering();
         Ok(log)
     }
 
@@ -379,6 +401,69 @@ impl Log {
                     }
                 }
             });
+    }
+
+    /// Keep session clusters up to date in the background: a pass whenever segments are
+    /// sealed or removed (looked at twice a second), and one at once for what an earlier
+    /// run of the log left to do.
+    fn start_clustering(&self) {
+        if lock(&self.shared.writer).cfg.cluster_fan < 2 {
+            return;
+        }
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let clusters = Arc::clone(&self.shared.clusters);
+        let _ = std::thread::Builder::new()
+            .name("midwatch-evidence-clusters".into())
+            .spawn(move || {
+                let mut done: Option<SegmentStates> = None;
+                loop {
+                    let states = {
+                        let Some(shared) = weak.upgrade() else { return };
+                        let log = Log { shared };
+                        log.segment_states()
+                    };
+                    if done.as_ref() != Some(&states) || clusters.any_damaged() {
+                        let gone = || weak.strong_count() == 0;
+                        match clusters.build(&states, &gone) {
+                            Ok(()) => done = Some(states),
+                            Err(e) => {
+                                tracing_warn(&LogError::Io {
+                                    path: "session clusters".into(),
+                                    source: e,
+                                });
+                                done = None;
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            });
+    }
+
+    fn segment_states(&self) -> SegmentStates {
+        let w = lock(&self.shared.writer);
+        let mut s = SegmentStates::default();
+        for seg in &w.manifest.segments {
+            match seg.state {
+                SegmentState::Sealed => s.sealed.insert(seg.segment),
+                SegmentState::Removed => s.removed.insert(seg.segment),
+                SegmentState::Active => false,
+            };
+        }
+        s
+    }
+
+    /// Bring session clusters up to date now (what the background does on its own), for
+    /// tools and tests that need them settled.
+    pub fn settle_clusters(&self) -> Result<(), LogError> {
+        let states = self.segment_states();
+        self.shared
+            .clusters
+            .build(&states, &|| false)
+            .map_err(|source| LogError::Io {
+                path: "session clusters".into(),
+                source,
+            })
     }
 
     /// Sign a checkpoint now if records wait for one longer than the interval.

@@ -5,14 +5,17 @@
 //! Works on a live log (the active segment's index is read under the writer's lock, files
 //! after it is released) and on a directory alone (`Snapshot::open`).
 
+use crate::cluster::{Block, Run};
 use crate::codec::{Header, Kind, decode_record, hex, key_hash};
-use crate::index::{IndexError, MemIndex, SegmentIndex, field, intersect, word_keys, words};
+use crate::index::{
+    IndexError, MemIndex, SegmentIndex, field, header_keys, intersect, word_keys, words,
+};
 use crate::log::{Log, index_file, index_records, segment_file};
 use crate::manifest::{Manifest, SegmentState};
 use crate::privacy::Keystore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -202,6 +205,8 @@ struct Compiled {
     limit: usize,
     /// Whether words of payload text are asked for (an erased payload has none any more).
     text: bool,
+    /// The session's key, when one is asked for.
+    session: Option<u64>,
 }
 
 impl Compiled {
@@ -263,7 +268,16 @@ impl Compiled {
             before: q.before.unwrap_or(u64::MAX),
             limit,
             text: q.text.is_some(),
+            session: q.session.as_deref().map(|v| key_hash(field::SESSION, v)),
         })
+    }
+
+    /// Whether a record's header carries every key of `all` (true of a record found by
+    /// those keys; what a record read from a session cluster is checked against).
+    fn header_match(&self, h: &Header) -> bool {
+        let (keys, n) = header_keys(h);
+        let keys = keys.get(..n).unwrap_or_default();
+        self.all.iter().all(|k| keys.contains(k))
     }
 
     /// Whether the query has index keys (otherwise it scans).
@@ -326,6 +340,7 @@ struct Sealed {
 pub struct Snapshot {
     dir: PathBuf,
     sealed: Vec<Sealed>,
+    runs: Vec<Arc<Run>>,
     active: Option<(u64, u64, MemIndex)>,
 }
 
@@ -374,6 +389,7 @@ impl Snapshot {
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             sealed,
+            runs: crate::cluster::load_runs(dir),
             active,
         })
     }
@@ -390,7 +406,7 @@ impl Snapshot {
             Some((n, first, m)) => active_spots(c, *n, *first, m)?,
             None => Vec::new(),
         };
-        run(&self.dir, c, active, &self.sealed)
+        run(&self.dir, c, active, &self.sealed, &self.runs)
     }
 
     /// For a finding query: the event uids of the finding's evidence chain.
@@ -451,6 +467,7 @@ fn run(
     c: &Compiled,
     active: Vec<Spot>,
     sealed: &[Sealed],
+    runs: &[Arc<Run>],
 ) -> Result<Page, SearchError> {
     let mut reader = RecordReader::new(dir);
     let mut hits = Vec::new();
@@ -470,13 +487,63 @@ fn run(
         .filter(|s| s.first_seq < c.before && s.max_time >= c.since && s.min_time <= c.until)
         .filter(|s| c.may_match(&s.index))
         .collect();
+    // A query by session reads the segments its clusters cover from them (see
+    // [`crate::cluster`]): a few long reads instead of one read a record.
+    let key = c
+        .session
+        .filter(|_| c.any.is_empty() && !c.text && !runs.is_empty());
+    let cover = |s: &Sealed| -> Option<&Arc<Run>> {
+        key?;
+        runs.iter().find(|r| r.covers(s.n))
+    };
     let mut rest = eligible.as_slice();
+    while !more && !rest.is_empty() {
+        let direct = rest.iter().take_while(|s| cover(s).is_none()).count();
+        let (now, later) = rest.split_at(if direct > 0 {
+            direct
+        } else {
+            rest.iter().take_while(|s| cover(s).is_some()).count()
+        });
+        rest = later;
+        match key {
+            Some(key) if direct == 0 => {
+                // Each run with the segments it stands for here.
+                let mut list: Vec<(&Arc<Run>, Vec<&Sealed>)> = Vec::new();
+                for s in now {
+                    let Some(r) = cover(s) else { continue };
+                    match list.last_mut() {
+                        Some((l, segs)) if Arc::ptr_eq(l, r) => segs.push(s),
+                        _ => list.push((r, vec![*s])),
+                    }
+                }
+                more = from_runs(&mut reader, c, key, &list, &mut hits)?;
+            }
+            _ => more = from_segments(&mut reader, c, now, &mut hits)?,
+        }
+    }
+    let next = if more {
+        hits.last().map(|h| h.seq)
+    } else {
+        None
+    };
+    Ok(Page { hits, next })
+}
+
+/// Collect from sealed segments (newest first) by their indexes, in growing groups.
+fn from_segments(
+    reader: &mut RecordReader,
+    c: &Compiled,
+    segs: &[&Sealed],
+    hits: &mut Vec<Hit>,
+) -> Result<bool, SearchError> {
+    let mut rest = segs;
     // Segments left after the filters mostly hold a match each (a key's false positives
     // are about one in a hundred), so the first group is as many as the page still needs
     // and a quarter more: a page spread thinly over the log then costs one round of index
     // reads and one of record reads; a session packed into a few segments has few
     // candidates anyway.
     let first = (c.limit + 1).saturating_sub(hits.len());
+    let mut more = false;
     let (mut group, mut looked, mut found) = (
         first.saturating_add(first / 4).clamp(4, 256),
         0usize,
@@ -505,19 +572,82 @@ fn run(
         looked += now.len();
         found += spots.len();
         // Segments come newest first, each one's records in order: so are all of them.
-        more = take(&mut reader, c, &spots, &mut hits)?;
+        more = take(reader, c, &spots, hits)?;
         // The next group: the segments that should hold what the page still needs at the
         // rate seen so far, and a quarter more, so a page costs few rounds and few blocks
         // read in vain.
         let need = (c.limit + 1).saturating_sub(hits.len());
         group = (need.saturating_mul(looked).saturating_mul(5) / 4 / found.max(1)).clamp(4, 256);
     }
-    let next = if more {
-        hits.last().map(|h| h.seq)
-    } else {
-        None
-    };
-    Ok(Page { hits, next })
+    Ok(more)
+}
+
+/// Collect from session clusters: runs newest range first, each with the segments it
+/// stands for that the query may read (records of others are left out). A run that turns
+/// out damaged is passed over for its segments' own records.
+fn from_runs(
+    reader: &mut RecordReader,
+    c: &Compiled,
+    key: u64,
+    runs: &[(&Arc<Run>, Vec<&Sealed>)],
+    hits: &mut Vec<Hit>,
+) -> Result<bool, SearchError> {
+    let lists: Vec<(&Arc<Run>, &[Block], &[&Sealed])> = runs
+        .iter()
+        .map(|(r, segs)| (*r, r.blocks(key, c.before), segs.as_slice()))
+        .collect();
+    // The blocks that should fill the page are asked for together.
+    let need = (c.limit + 1).saturating_sub(hits.len()) as u64;
+    let mut asked = 0u64;
+    for (r, b) in lists
+        .iter()
+        .flat_map(|(r, bs, _)| bs.iter().map(move |b| (r, b)))
+    {
+        if asked >= need {
+            break;
+        }
+        r.prefetch(b);
+        asked += b.count;
+    }
+    let in_range = |t: i64| t >= c.since && t <= c.until;
+    for (r, blocks, segs) in lists {
+        let allowed: HashSet<u64> = segs.iter().map(|s| s.n).collect();
+        let had = hits.len();
+        let mut damaged = false;
+        for b in blocks {
+            let Ok(records) = r.read(b) else {
+                damaged = true;
+                break;
+            };
+            for rec in records {
+                let h = &rec.header;
+                if h.seq >= c.before
+                    || !allowed.contains(&rec.segment)
+                    || !in_range(h.time)
+                    || !c.header_match(h)
+                {
+                    continue;
+                }
+                if hits.len() == c.limit {
+                    return Ok(true);
+                }
+                hits.push(reader.hit(
+                    rec.header,
+                    &rec.payload,
+                    &rec.digest,
+                    rec.segment,
+                    rec.offset,
+                ));
+            }
+        }
+        if damaged {
+            hits.truncate(had);
+            if from_segments(reader, c, segs, hits)? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Candidates the query's cursor and time range admit (as far as the index knows a record's
@@ -757,6 +887,6 @@ impl Log {
                 .collect();
             (w.dir.clone(), active, sealed)
         };
-        run(&dir, c, active, &sealed)
+        run(&dir, c, active, &sealed, &self.shared.clusters.runs())
     }
 }

@@ -1,0 +1,778 @@
+//! Session clusters: a derived copy of sealed segments' records grouped by session, so the
+//! records of a session spread thinly over a log larger than memory are read in a few long
+//! reads rather than one random read each.
+//!
+//! A run file holds the records of an aligned range of segments ordered by session key and,
+//! within a session, newest first, in blocks of at most [`BLOCK`] records; a table at its end
+//! says where each block starts, its session and its lowest sequence number. A level-0 run
+//! copies one sealed segment; `fan` neighbouring runs of one level merge into one of the next,
+//! up to the configured number of levels. Runs are not evidence and hold nothing the segments
+//! do not: payloads stay as sealed (encrypted ones stay encrypted, so erasing an identity's key
+//! shreds both copies); every record carries a CRC checked when it is read; a damaged or
+//! missing run is rebuilt from the segments; records of segments retention removed are
+//! rewritten out at once; verification and export never read runs.
+//!
+//! File `clusters/L{level}-{first segment}.mwc`: the magic, then records, each
+//! `key u64, seq u64, segment u64, offset u64, crc u32, frame length u32, frame`; then the
+//! block table (`key u64, min seq u64, at u64, bytes u64, count u64` each), the numbers of the
+//! segments holding records in the run (`u64` each), and a footer: level u32, first and last
+//! segment of the range, records, blocks, segments, table offset (u64 each), CRC-32 of the
+//! table, segment list and footer fields (u32), magic.
+
+use crate::codec::{FRAME_OVERHEAD, FRAME_RECORD, Frames, Header, Reader, decode_record, key_hash};
+use crate::index::field;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The directory of run files inside a log directory.
+pub(crate) const DIR: &str = "clusters";
+const MAGIC: &[u8; 8] = b"MWCLU01\n";
+/// Bytes before each record's frame.
+const REC_HEAD: usize = 8 + 8 + 8 + 8 + 4 + 4;
+/// Bytes of a block table entry.
+const BLOCK_ENTRY: usize = 40;
+/// Footer bytes.
+const FOOT: usize = 4 + 8 * 6 + 4 + 8;
+/// Most records a block holds: a page reads whole blocks, and a cursor skips them.
+pub(crate) const BLOCK: u64 = 128;
+
+/// One block of a session's records in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Block {
+    key: u64,
+    /// Lowest sequence number in the block (its records are newest first).
+    pub(crate) min_seq: u64,
+    pub(crate) at: u64,
+    pub(crate) bytes: u64,
+    pub(crate) count: u64,
+}
+
+/// An open run file.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) level: u32,
+    /// First and last segment of the range the run stands for.
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    /// Segments holding records in the run.
+    segments: Vec<u64>,
+    blocks: Vec<Block>,
+    file: File,
+    path: PathBuf,
+    /// Set when a read finds a record damaged: the builder then copies its segments again.
+    damaged: std::sync::atomic::AtomicBool,
+}
+
+/// A record read back from a run.
+#[derive(Debug)]
+pub(crate) struct Copied {
+    pub(crate) segment: u64,
+    pub(crate) offset: u64,
+    pub(crate) header: Header,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) digest: [u8; 32],
+}
+
+fn bad(path: &Path, what: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{}: {what}", path.display()),
+    )
+}
+
+/// The file name of a run.
+pub(crate) fn run_name(level: u32, first: u64) -> String {
+    format!("L{level}-{first:010}.mwc")
+}
+
+fn parse_name(name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix('L')?.strip_suffix(".mwc")?;
+    let (l, f) = rest.split_once('-')?;
+    Some((l.parse().ok()?, f.parse().ok()?))
+}
+
+impl Run {
+    /// Open and check a run file (its table and footer; records are checked as read).
+    pub(crate) fn open(path: &Path) -> std::io::Result<Run> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < (MAGIC.len() + FOOT) as u64 {
+            return Err(bad(path, "too short for a run file"));
+        }
+        let mut foot = [0u8; FOOT];
+        file.read_exact_at(&mut foot, len - FOOT as u64)?;
+        let mut r = Reader::new(&foot);
+        let fields = (|| {
+            Ok::<_, crate::codec::DecodeError>((
+                r.u32()?,
+                r.u64()?,
+                r.u64()?,
+                r.u64()?,
+                r.u64()?,
+                r.u64()?,
+                r.u64()?,
+                r.u32()?,
+                r.take(8)?,
+            ))
+        })();
+        let Ok((level, first, last, _records, blocks, segments, table_at, crc, magic)) = fields
+        else {
+            return Err(bad(path, "footer unreadable"));
+        };
+        if magic != MAGIC {
+            return Err(bad(path, "not a run file (magic)"));
+        }
+        let table_len = blocks
+            .checked_mul(BLOCK_ENTRY as u64)
+            .and_then(|b| segments.checked_mul(8)?.checked_add(b));
+        if table_len.and_then(|t| t.checked_add(table_at)?.checked_add(FOOT as u64)) != Some(len)
+            || table_at < MAGIC.len() as u64
+        {
+            return Err(bad(
+                path,
+                "table and footer do not add up to the file's length",
+            ));
+        }
+        let table_len = table_len.unwrap_or_default();
+        let mut table = vec![0u8; table_len as usize];
+        file.read_exact_at(&mut table, table_at)?;
+        let mut sum = crc32fast::Hasher::new();
+        sum.update(&table);
+        sum.update(foot.get(..FOOT - 12).unwrap_or_default());
+        if sum.finalize() != crc {
+            return Err(bad(path, "table checksum mismatch"));
+        }
+        let mut r = Reader::new(&table);
+        let mut list = Vec::with_capacity(blocks as usize);
+        for _ in 0..blocks {
+            let b = (|| {
+                Ok::<_, crate::codec::DecodeError>(Block {
+                    key: r.u64()?,
+                    min_seq: r.u64()?,
+                    at: r.u64()?,
+                    bytes: r.u64()?,
+                    count: r.u64()?,
+                })
+            })()
+            .map_err(|e| bad(path, e))?;
+            list.push(b);
+        }
+        let mut segs = Vec::with_capacity(segments as usize);
+        for _ in 0..segments {
+            segs.push(r.u64().map_err(|e| bad(path, e))?);
+        }
+        if first > last
+            || list
+                .windows(2)
+                .any(|w| matches!(w, [a, b] if a.key > b.key))
+        {
+            return Err(bad(path, "range or block order impossible"));
+        }
+        Ok(Run {
+            level,
+            first,
+            last,
+            segments: segs,
+            blocks: list,
+            file,
+            path: path.to_path_buf(),
+            damaged: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the run stands for segment `n`.
+    pub(crate) fn covers(&self, n: u64) -> bool {
+        (self.first..=self.last).contains(&n)
+    }
+
+    /// The blocks of a session holding records below `before`, newest first.
+    pub(crate) fn blocks(&self, key: u64, before: u64) -> &[Block] {
+        let start = self.blocks.partition_point(|b| b.key < key);
+        let end = self.blocks.partition_point(|b| b.key <= key);
+        let mine = self.blocks.get(start..end).unwrap_or_default();
+        // Blocks run newest first: skip those wholly at or after the cursor.
+        let skip = mine.partition_point(|b| b.min_seq >= before);
+        mine.get(skip..).unwrap_or_default()
+    }
+
+    /// Ask for a block without waiting.
+    pub(crate) fn prefetch(&self, b: &Block) {
+        crate::readahead::will_need(&self.file, b.at, b.bytes);
+    }
+
+    /// The records of a block, each checked against its CRC. A damaged block marks the run
+    /// for rebuilding.
+    pub(crate) fn read(&self, b: &Block) -> std::io::Result<Vec<Copied>> {
+        let r = self.read_block(b);
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::InvalidData)
+        {
+            self.damaged
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn read_block(&self, b: &Block) -> std::io::Result<Vec<Copied>> {
+        let mut buf = vec![0u8; usize::try_from(b.bytes).map_err(|e| bad(&self.path, e))?];
+        self.file.read_exact_at(&mut buf, b.at)?;
+        let mut out = Vec::new();
+        let mut rest = buf.as_slice();
+        while !rest.is_empty() {
+            let (head, frame, after) = split_record(rest)
+                .ok_or_else(|| bad(&self.path, format!("record cut in block at byte {}", b.at)))?;
+            rest = after;
+            if crc32fast::hash(frame) != head.crc {
+                return Err(bad(&self.path, format!("record {} damaged", head.seq)));
+            }
+            let f = Frames::new(frame)
+                .next()
+                .filter(|f| f.kind == FRAME_RECORD)
+                .ok_or_else(|| bad(&self.path, format!("record {} not a frame", head.seq)))?;
+            let (h, payload) = decode_record(f.body)
+                .map_err(|e| bad(&self.path, format!("record {}: {e}", head.seq)))?;
+            if h.seq != head.seq || head.key != b.key {
+                return Err(bad(&self.path, format!("record {} misfiled", head.seq)));
+            }
+            out.push(Copied {
+                segment: head.segment,
+                offset: head.offset,
+                header: h,
+                payload: payload.to_vec(),
+                digest: f.digest,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RecHead {
+    key: u64,
+    seq: u64,
+    segment: u64,
+    offset: u64,
+    crc: u32,
+}
+
+fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
+    let mut r = Reader::new(bytes);
+    let head = RecHead {
+        key: r.u64().ok()?,
+        seq: r.u64().ok()?,
+        segment: r.u64().ok()?,
+        offset: r.u64().ok()?,
+        crc: r.u32().ok()?,
+    };
+    let len = r.u32().ok()? as usize;
+    let (frame, after) = bytes.get(REC_HEAD..)?.split_at_checked(len)?;
+    Some((head, frame, after))
+}
+
+/// Writes a run file: records in (session key, newest first) order, then the table.
+struct RunWriter {
+    part: PathBuf,
+    out: BufWriter<File>,
+    pos: u64,
+    blocks: Vec<Block>,
+    segments: BTreeSet<u64>,
+    records: u64,
+}
+
+impl RunWriter {
+    fn create(part: PathBuf) -> std::io::Result<RunWriter> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&part)?);
+        out.write_all(MAGIC)?;
+        Ok(RunWriter {
+            part,
+            out,
+            pos: MAGIC.len() as u64,
+            blocks: Vec::new(),
+            segments: BTreeSet::new(),
+            records: 0,
+        })
+    }
+
+    fn push(&mut self, h: RecHead, frame: &[u8]) -> std::io::Result<()> {
+        let len = u32::try_from(frame.len()).map_err(|e| bad(&self.part, e))?;
+        let size = (REC_HEAD + frame.len()) as u64;
+        match self.blocks.last_mut() {
+            Some(b) if b.key == h.key && b.count < BLOCK => {
+                b.bytes += size;
+                b.count += 1;
+                b.min_seq = h.seq;
+            }
+            _ => self.blocks.push(Block {
+                key: h.key,
+                min_seq: h.seq,
+                at: self.pos,
+                bytes: size,
+                count: 1,
+            }),
+        }
+        for v in [h.key, h.seq, h.segment, h.offset] {
+            self.out.write_all(&v.to_le_bytes())?;
+        }
+        self.out.write_all(&h.crc.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(frame)?;
+        self.pos += size;
+        self.segments.insert(h.segment);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Write the table, sync, and put the file in place under `path`.
+    fn finish(mut self, level: u32, first: u64, last: u64, path: &Path) -> std::io::Result<()> {
+        let mut table = Vec::with_capacity(self.blocks.len() * BLOCK_ENTRY + 8 * 64);
+        for b in &self.blocks {
+            for v in [b.key, b.min_seq, b.at, b.bytes, b.count] {
+                table.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        for s in &self.segments {
+            table.extend_from_slice(&s.to_le_bytes());
+        }
+        let mut foot = Vec::with_capacity(FOOT);
+        foot.extend_from_slice(&level.to_le_bytes());
+        for v in [
+            first,
+            last,
+            self.records,
+            self.blocks.len() as u64,
+            self.segments.len() as u64,
+            self.pos,
+        ] {
+            foot.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut sum = crc32fast::Hasher::new();
+        sum.update(&table);
+        sum.update(&foot);
+        foot.extend_from_slice(&sum.finalize().to_le_bytes());
+        foot.extend_from_slice(MAGIC);
+        self.out.write_all(&table)?;
+        self.out.write_all(&foot)?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_data()?;
+        std::fs::rename(&self.part, path)?;
+        if let Some(dir) = path.parent() {
+            crate::log::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a run's records in file order (for merging).
+struct Cursor {
+    input: BufReader<std::io::Take<File>>,
+    path: PathBuf,
+    head: Option<RecHead>,
+    frame: Vec<u8>,
+}
+
+impl Cursor {
+    fn new(run: &Run) -> std::io::Result<Cursor> {
+        let mut f = File::open(&run.path)?;
+        let end = run
+            .blocks
+            .last()
+            .map_or(MAGIC.len() as u64, |b| b.at + b.bytes);
+        let mut magic = [0u8; 8];
+        f.read_exact(&mut magic)?;
+        let mut c = Cursor {
+            input: BufReader::with_capacity(1 << 20, f.take(end - MAGIC.len() as u64)),
+            path: run.path.clone(),
+            head: None,
+            frame: Vec::new(),
+        };
+        c.advance()?;
+        Ok(c)
+    }
+
+    fn advance(&mut self) -> std::io::Result<()> {
+        let mut head = [0u8; REC_HEAD];
+        match self.input.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.head = None;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        let mut r = Reader::new(&head);
+        let h = (|| {
+            Ok::<_, crate::codec::DecodeError>((
+                RecHead {
+                    key: r.u64()?,
+                    seq: r.u64()?,
+                    segment: r.u64()?,
+                    offset: r.u64()?,
+                    crc: r.u32()?,
+                },
+                r.u32()?,
+            ))
+        })()
+        .map_err(|e| bad(&self.path, e))?;
+        let (h, len) = h;
+        if len as usize > crate::codec::MAX_BODY + FRAME_OVERHEAD {
+            return Err(bad(&self.path, format!("record {} too long", h.seq)));
+        }
+        self.frame.resize(len as usize, 0);
+        self.input.read_exact(&mut self.frame)?;
+        if crc32fast::hash(&self.frame) != h.crc {
+            return Err(bad(&self.path, format!("record {} damaged", h.seq)));
+        }
+        self.head = Some(h);
+        Ok(())
+    }
+}
+
+/// Segments as the builder sees them: sealed ones and removed ones, from the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SegmentStates {
+    pub(crate) sealed: BTreeSet<u64>,
+    pub(crate) removed: BTreeSet<u64>,
+}
+
+/// The runs of a log directory and how they are built.
+#[derive(Debug)]
+pub(crate) struct Clusters {
+    log_dir: PathBuf,
+    dir: PathBuf,
+    /// Runs merge `fan` at a time; 0 turns clustering off.
+    fan: u64,
+    levels: u32,
+    runs: Mutex<Vec<Arc<Run>>>,
+}
+
+/// Every run file in `dir`, opened, oldest range first.
+fn load(dir: &Path) -> Vec<(PathBuf, std::io::Result<Run>)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, std::io::Result<Run>)> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().and_then(parse_name).is_some())
+        .map(|e| {
+            let p = e.path();
+            let r = Run::open(&p);
+            (p, r)
+        })
+        .collect();
+    out.sort_by_key(|(_, r)| r.as_ref().map_or((0, 0), |r| (r.first, r.level)));
+    out
+}
+
+/// The readable runs of a log directory, oldest range first (damaged ones left out: their
+/// segments are searched directly).
+pub(crate) fn load_runs(log_dir: &Path) -> Vec<Arc<Run>> {
+    load(&log_dir.join(DIR))
+        .into_iter()
+        .filter_map(|(_, r)| r.ok().map(Arc::new))
+        .collect()
+}
+
+/// One pass at a time per process: a log reopened while the last handle's pass finishes
+/// waits for it.
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// The crate has no logging dependency: the builder's rare troubles go to stderr.
+fn warn(msg: &str) {
+    #[expect(clippy::print_stderr, reason = "background thread without a caller")]
+    {
+        eprintln!("midwatch evidence: {msg}");
+    }
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Clusters {
+    /// The runs of `log_dir` as they are on disk (damaged ones left out).
+    pub(crate) fn open(log_dir: &Path, fan: u64, levels: u32) -> Clusters {
+        let c = Clusters {
+            log_dir: log_dir.to_path_buf(),
+            dir: log_dir.join(DIR),
+            fan,
+            levels,
+            runs: Mutex::new(Vec::new()),
+        };
+        if fan >= 2 {
+            *guard(&c.runs) = load_runs(log_dir);
+        }
+        c
+    }
+
+    /// The runs now, oldest range first.
+    pub(crate) fn runs(&self) -> Vec<Arc<Run>> {
+        guard(&self.runs).clone()
+    }
+
+    /// Whether a search found a run damaged since the last pass.
+    pub(crate) fn any_damaged(&self) -> bool {
+        guard(&self.runs)
+            .iter()
+            .any(|r| r.damaged.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Every run file, opened.
+    fn load(&self) -> Vec<(PathBuf, std::io::Result<Run>)> {
+        load(&self.dir)
+    }
+    fn span(&self, level: u32) -> u64 {
+        self.fan.saturating_pow(level)
+    }
+
+    /// Bring the runs up to date with the segments: drop damaged and superseded runs,
+    /// rewrite runs holding records of removed segments, copy sealed segments no run covers,
+    /// and merge full sets of neighbours. `stop` is asked between steps.
+    pub(crate) fn build(
+        &self,
+        states: &SegmentStates,
+        stop: &dyn Fn() -> bool,
+    ) -> std::io::Result<()> {
+        if self.fan < 2 {
+            return Ok(());
+        }
+        let _one = guard(&BUILD);
+        std::fs::create_dir_all(&self.dir)?;
+        // Leftovers of a pass that stopped midway.
+        for e in std::fs::read_dir(&self.dir)?.filter_map(Result::ok) {
+            if e.file_name().to_string_lossy().ends_with(".part") {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        // Runs a search found damaged go; their segments are copied again below.
+        let damaged: Vec<PathBuf> = guard(&self.runs)
+            .iter()
+            .filter(|r| r.damaged.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|r| r.path.clone())
+            .collect();
+        for p in &damaged {
+            warn(&format!(
+                "session cluster run {} damaged, copying its segments again",
+                p.display()
+            ));
+            std::fs::remove_file(p)?;
+        }
+        let mut runs: Vec<Arc<Run>> = Vec::new();
+        for (p, r) in self.load() {
+            match r {
+                Ok(r) => runs.push(Arc::new(r)),
+                Err(e) => {
+                    warn(&format!("session cluster run damaged, rebuilding it: {e}"));
+                    std::fs::remove_file(&p)?;
+                }
+            }
+        }
+        // A merge that stopped after writing its output but before removing its inputs.
+        let wide: Vec<(u64, u64, u32)> = runs.iter().map(|r| (r.first, r.last, r.level)).collect();
+        let mut kept = Vec::new();
+        for r in runs {
+            if wide
+                .iter()
+                .any(|(f, l, lv)| *lv > r.level && *f <= r.first && r.last <= *l)
+            {
+                std::fs::remove_file(&r.path)?;
+            } else {
+                kept.push(r);
+            }
+        }
+        // Records of removed segments go at once: retention must not leave copies.
+        let mut runs = Vec::new();
+        for r in kept {
+            let gone = r.segments.iter().any(|s| states.removed.contains(s));
+            let live = (r.first..=r.last).any(|s| states.sealed.contains(&s));
+            if !live {
+                std::fs::remove_file(&r.path)?;
+            } else if gone {
+                let (level, first, last) = (r.level, r.first, r.last);
+                if let Some(r) = self.merge_or_drop(&[r], level, first, last, states)? {
+                    runs.push(r);
+                }
+            } else {
+                runs.push(r);
+            }
+        }
+        self.publish(&runs);
+        // Sealed segments no run covers.
+        for &n in &states.sealed {
+            if stop() {
+                return Ok(());
+            }
+            if runs.iter().any(|r| r.covers(n)) {
+                continue;
+            }
+            match self.copy_segment(n) {
+                Ok(r) => runs.push(Arc::new(r)),
+                // Removed meanwhile, or unreadable: its segment is searched directly.
+                Err(e) => warn(&format!("segment {n} not clustered: {e}")),
+            }
+            self.publish(&runs);
+        }
+        // Merge full sets of neighbours, level by level.
+        let first_live = states
+            .sealed
+            .iter()
+            .chain(&states.removed)
+            .min()
+            .copied()
+            .unwrap_or(1);
+        for level in 0..self.levels {
+            let span = self.span(level + 1);
+            let mut parents: BTreeMap<u64, Vec<Arc<Run>>> = BTreeMap::new();
+            for r in &runs {
+                if r.level == level {
+                    parents
+                        .entry(r.first / span * span)
+                        .or_default()
+                        .push(Arc::clone(r));
+                }
+            }
+            for (pf, children) in parents {
+                if stop() {
+                    return Ok(());
+                }
+                let pl = pf.saturating_add(span - 1);
+                // Every segment of the range is sealed and covered by a child, or gone.
+                let done = (pf..=pl).all(|s| {
+                    s < first_live
+                        || states.removed.contains(&s)
+                        || (states.sealed.contains(&s) && children.iter().any(|r| r.covers(s)))
+                });
+                if !done {
+                    continue;
+                }
+                let parent = self.merge_or_drop(&children, level + 1, pf, pl, states)?;
+                runs.retain(|r| !children.iter().any(|c| Arc::ptr_eq(c, r)));
+                runs.extend(parent);
+                self.publish(&runs);
+                for c in &children {
+                    // Gone already when the merge found it damaged.
+                    let _ = std::fs::remove_file(&c.path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Merge runs into one; when an input turns out damaged, remove the inputs instead so
+    /// that their segments are copied again.
+    fn merge_or_drop(
+        &self,
+        inputs: &[Arc<Run>],
+        level: u32,
+        first: u64,
+        last: u64,
+        states: &SegmentStates,
+    ) -> std::io::Result<Option<Arc<Run>>> {
+        let path = self.dir.join(run_name(level, first));
+        match self
+            .merge(inputs, level, first, last, states)
+            .and_then(|()| Run::open(&path))
+        {
+            Ok(r) => Ok(Some(Arc::new(r))),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                warn(&format!(
+                    "session cluster run damaged, copying its segments again: {e}"
+                ));
+                let _ = std::fs::remove_file(path.with_extension("mwc.part"));
+                for r in inputs {
+                    std::fs::remove_file(&r.path)?;
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn publish(&self, runs: &[Arc<Run>]) {
+        let mut list = runs.to_vec();
+        list.sort_by_key(|r| r.first);
+        *guard(&self.runs) = list;
+    }
+
+    /// A level-0 run of one sealed segment.
+    fn copy_segment(&self, n: u64) -> std::io::Result<Run> {
+        let bytes = std::fs::read(self.log_dir.join(crate::log::segment_file(n)))?;
+        let mut list: Vec<(RecHead, usize, usize)> = Vec::new();
+        for f in Frames::new(&bytes) {
+            if f.kind != FRAME_RECORD {
+                continue;
+            }
+            let Ok((h, _)) = decode_record(f.body) else {
+                continue;
+            };
+            if h.session.is_empty() {
+                continue;
+            }
+            let start = f.offset as usize;
+            let end = start + FRAME_OVERHEAD + f.body.len();
+            let frame = bytes.get(start..end).unwrap_or_default();
+            list.push((
+                RecHead {
+                    key: key_hash(field::SESSION, &h.session),
+                    seq: h.seq,
+                    segment: n,
+                    offset: f.offset,
+                    crc: crc32fast::hash(frame),
+                },
+                start,
+                end,
+            ));
+        }
+        list.sort_unstable_by_key(|(h, _, _)| (h.key, std::cmp::Reverse(h.seq)));
+        let path = self.dir.join(run_name(0, n));
+        let mut w = RunWriter::create(path.with_extension("mwc.part"))?;
+        for (h, start, end) in list {
+            w.push(h, bytes.get(start..end).unwrap_or_default())?;
+        }
+        w.finish(0, n, n, &path)?;
+        Run::open(&path)
+    }
+
+    /// Merge runs into one run of `level` for segments `first..=last`, leaving out records
+    /// of segments no longer sealed.
+    fn merge(
+        &self,
+        inputs: &[Arc<Run>],
+        level: u32,
+        first: u64,
+        last: u64,
+        states: &SegmentStates,
+    ) -> std::io::Result<()> {
+        let path = self.dir.join(run_name(level, first));
+        let mut w = RunWriter::create(path.with_extension("mwc.part"))?;
+        let mut cursors = inputs
+            .iter()
+            .map(|r| Cursor::new(r))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut heap = BinaryHeap::new();
+        for (i, c) in cursors.iter().enumerate() {
+            if let Some(h) = c.head {
+                heap.push(std::cmp::Reverse((h.key, std::cmp::Reverse(h.seq), i)));
+            }
+        }
+        while let Some(std::cmp::Reverse((_, _, i))) = heap.pop() {
+            let Some(c) = cursors.get_mut(i) else { break };
+            if let Some(h) = c.head
+                && states.sealed.contains(&h.segment)
+            {
+                w.push(h, &c.frame)?;
+            }
+            c.advance()?;
+            if let Some(h) = c.head {
+                heap.push(std::cmp::Reverse((h.key, std::cmp::Reverse(h.seq), i)));
+            }
+        }
+        w.finish(level, first, last, &path)
+    }
+}
