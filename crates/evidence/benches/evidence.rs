@@ -5,7 +5,7 @@
 //! Sizes and the directory (put it on the disk being measured) come from the environment:
 //! `MIDWATCH_BENCH_APPENDS` (records, default 200000), `MIDWATCH_BENCH_SEARCH_RECORDS`
 //! (default 1000000; 10000000 for the figure in the README), `MIDWATCH_BENCH_DIR`;
-//! `MIDWATCH_BENCH_ONLY` (`append`, `index` or `search`) runs one part,
+//! `MIDWATCH_BENCH_ONLY` (`append`, `index`, `clusters` or `search`) runs one part,
 //! `MIDWATCH_BENCH_INDEX_ROUNDS` sets how often the index part repeats (default 5).
 #![allow(
     clippy::unwrap_used,
@@ -104,8 +104,11 @@ fn cpu_seconds() -> Option<f64> {
 fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> PathBuf {
     let dir = base.join(format!("appends-{encrypt}-{batch}-{threads}"));
     let _ = std::fs::remove_dir_all(&dir);
+    // The append path alone: the session clusters' copy runs on its own thread after a
+    // segment seals, and its cost is measured apart (`clusters`).
     let cfg = Config {
         encrypt,
+        cluster_fan: 0,
         ..Config::default()
     };
     let log = Log::open(&dir, Signer::from_seed(&[7; 32]), cfg).unwrap();
@@ -262,6 +265,57 @@ fn verify(dir: &Path) {
     }
 }
 
+/// Session clusters' cost: a log of 15 full segments and a bit written without them, then
+/// opened with them: each sealed record is copied into a level-0 run and merged once into a
+/// level-1 run (the 15 segments fill the first group of 16; there is no segment 0).
+fn clusters(base: &Path) {
+    use midwatch_evidence::manifest::{Manifest, SegmentState};
+    let dir = base.join("clusters");
+    let _ = std::fs::remove_dir_all(&dir);
+    let n = 530_000;
+    let off = Config {
+        cluster_fan: 0,
+        ..Config::default()
+    };
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), off).unwrap();
+    for chunk in (0..n).collect::<Vec<u64>>().chunks(10_000) {
+        log.append(chunk.iter().map(|i| event(*i, n / 100)).collect())
+            .unwrap();
+    }
+    log.close().unwrap();
+    drop(log);
+    let m = Manifest::load(&dir).unwrap();
+    let sealed: u64 = m
+        .segments
+        .iter()
+        .filter(|s| s.state == SegmentState::Sealed)
+        .map(|s| s.last_seq + 1 - s.first_seq)
+        .sum();
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), Config::default()).unwrap();
+    log.settle_clusters().unwrap();
+    let took = start.elapsed();
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let runs: Vec<String> = std::fs::read_dir(dir.join("clusters"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let copies = sealed * 2;
+    println!(
+        "clusters: {sealed} sealed records copied and merged once ({copies} record copies, runs {runs:?}): {:.2} s, {} CPU µs a record copy, {} B of runs against {} B of log",
+        took.as_secs_f64(),
+        cpu.map_or_else(
+            || "n/a".into(),
+            |c| format!("{:.2}", c * 1e6 / copies as f64)
+        ),
+        dir_size(&dir.join("clusters")),
+        dir_size(&dir),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn search(base: &Path, n: u64) {
     let dir = base.join(format!("search-{n}"));
     let sessions = n / 100;
@@ -285,12 +339,33 @@ fn search(base: &Path, n: u64) {
             dir_size(&dir)
         );
     }
+    // MIDWATCH_BENCH_CLUSTERS=0: no session clusters, every record read where it was sealed.
+    let clusters = std::env::var("MIDWATCH_BENCH_CLUSTERS").map_or(true, |v| v != "0");
+    let cfg = || Config {
+        cluster_fan: if clusters {
+            Config::default().cluster_fan
+        } else {
+            0
+        },
+        ..Config::default()
+    };
     let open = Instant::now();
-    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), Config::default()).unwrap();
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), cfg()).unwrap();
     println!(
         "search: opened the log in {:.2} s",
         open.elapsed().as_secs_f64()
     );
+    if clusters {
+        let settle = Instant::now();
+        log.settle_clusters().unwrap();
+        println!(
+            "search: session clusters settled in {:.1} s ({} B of runs)",
+            settle.elapsed().as_secs_f64(),
+            dir_size(&dir.join("clusters"))
+        );
+    } else {
+        println!("search: session clusters not used");
+    }
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for (pass, limit) in [("warm-up", 100), ("measured", 100), ("measured", 10)] {
         let mut lat: Vec<Duration> = Vec::new();
@@ -361,6 +436,9 @@ fn main() {
     }
     if only.is_empty() || only == "index" {
         index(&base);
+    }
+    if only.is_empty() || only == "clusters" {
+        clusters(&base);
     }
     if only.is_empty() || only == "search" {
         search(&base, env("MIDWATCH_BENCH_SEARCH_RECORDS", 1_000_000));

@@ -13,11 +13,12 @@
 //! rewritten out at once; verification and export never read runs.
 //!
 //! File `clusters/L{level}-{first segment}.mwc`: the magic, then records, each
-//! `key u64, seq u64, segment u64, offset u64, crc u32, frame length u32, frame`; then the
-//! block table (`key u64, min seq u64, at u64, bytes u64, count u64` each), the numbers of the
-//! segments holding records in the run (`u64` each), and a footer: level u32, first and last
-//! segment of the range, records, blocks, segments, table offset (u64 each), CRC-32 of the
-//! table, segment list and footer fields (u32), magic.
+//! `key u64, seq u64, time i64, segment u64, offset u64, crc u32, frame length u32, frame`
+//! (the CRC covers the head's first five fields and the frame); then the block table (`key
+//! u64, min seq u64, min time i64, max time i64, at u64, bytes u64, count u64` each), the
+//! numbers of the segments holding records in the run (`u64` each), and a footer: level u32,
+//! first and last segment of the range, records, blocks, segments, table offset (u64 each),
+//! CRC-32 of the table, segment list and footer fields (u32), magic.
 
 use crate::codec::{FRAME_OVERHEAD, FRAME_RECORD, Frames, Header, Reader, decode_record, key_hash};
 use crate::index::field;
@@ -32,9 +33,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) const DIR: &str = "clusters";
 const MAGIC: &[u8; 8] = b"MWCLU01\n";
 /// Bytes before each record's frame.
-const REC_HEAD: usize = 8 + 8 + 8 + 8 + 4 + 4;
+const REC_HEAD: usize = 8 + 8 + 8 + 8 + 8 + 4 + 4;
 /// Bytes of a block table entry.
-const BLOCK_ENTRY: usize = 40;
+const BLOCK_ENTRY: usize = 56;
 /// Footer bytes.
 const FOOT: usize = 4 + 8 * 6 + 4 + 8;
 /// Most records a block holds: a page reads whole blocks, and a cursor skips them.
@@ -46,6 +47,9 @@ pub(crate) struct Block {
     key: u64,
     /// Lowest sequence number in the block (its records are newest first).
     pub(crate) min_seq: u64,
+    /// Earliest and latest record time in the block.
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
     pub(crate) at: u64,
     pub(crate) bytes: u64,
     pub(crate) count: u64,
@@ -103,6 +107,11 @@ impl Run {
         if len < (MAGIC.len() + FOOT) as u64 {
             return Err(bad(path, "too short for a run file"));
         }
+        let mut head = [0u8; 8];
+        file.read_exact_at(&mut head, 0)?;
+        if &head != MAGIC {
+            return Err(bad(path, "not a run file (magic)"));
+        }
         let mut foot = [0u8; FOOT];
         file.read_exact_at(&mut foot, len - FOOT as u64)?;
         let mut r = Reader::new(&foot);
@@ -153,6 +162,8 @@ impl Run {
                 Ok::<_, crate::codec::DecodeError>(Block {
                     key: r.u64()?,
                     min_seq: r.u64()?,
+                    min_time: r.i64()?,
+                    max_time: r.i64()?,
                     at: r.u64()?,
                     bytes: r.u64()?,
                     count: r.u64()?,
@@ -165,12 +176,16 @@ impl Run {
         for _ in 0..segments {
             segs.push(r.u64().map_err(|e| bad(path, e))?);
         }
+        let data = MAGIC.len() as u64..=table_at;
         if first > last
             || list
                 .windows(2)
                 .any(|w| matches!(w, [a, b] if a.key > b.key))
+            || list.iter().any(|b| {
+                !data.contains(&b.at) || b.at.checked_add(b.bytes).is_none_or(|e| e > table_at)
+            })
         {
-            return Err(bad(path, "range or block order impossible"));
+            return Err(bad(path, "range, block order or block places impossible"));
         }
         Ok(Run {
             level,
@@ -189,14 +204,24 @@ impl Run {
         (self.first..=self.last).contains(&n)
     }
 
-    /// The blocks of a session holding records below `before`, newest first.
-    pub(crate) fn blocks(&self, key: u64, before: u64) -> &[Block] {
+    /// The blocks of a session holding records below `before` and times in `since..=until`,
+    /// newest first.
+    pub(crate) fn blocks(
+        &self,
+        key: u64,
+        before: u64,
+        since: i64,
+        until: i64,
+    ) -> impl Iterator<Item = &Block> {
         let start = self.blocks.partition_point(|b| b.key < key);
         let end = self.blocks.partition_point(|b| b.key <= key);
         let mine = self.blocks.get(start..end).unwrap_or_default();
         // Blocks run newest first: skip those wholly at or after the cursor.
         let skip = mine.partition_point(|b| b.min_seq >= before);
-        mine.get(skip..).unwrap_or_default()
+        mine.get(skip..)
+            .unwrap_or_default()
+            .iter()
+            .filter(move |b| b.max_time >= since && b.min_time <= until)
     }
 
     /// Ask for a block without waiting.
@@ -226,7 +251,7 @@ impl Run {
             let (head, frame, after) = split_record(rest)
                 .ok_or_else(|| bad(&self.path, format!("record cut in block at byte {}", b.at)))?;
             rest = after;
-            if crc32fast::hash(frame) != head.crc {
+            if record_crc(&head, frame) != head.crc {
                 return Err(bad(&self.path, format!("record {} damaged", head.seq)));
             }
             let f = Frames::new(frame)
@@ -235,7 +260,7 @@ impl Run {
                 .ok_or_else(|| bad(&self.path, format!("record {} not a frame", head.seq)))?;
             let (h, payload) = decode_record(f.body)
                 .map_err(|e| bad(&self.path, format!("record {}: {e}", head.seq)))?;
-            if h.seq != head.seq || head.key != b.key {
+            if h.seq != head.seq || h.time != head.time || head.key != b.key {
                 return Err(bad(&self.path, format!("record {} misfiled", head.seq)));
             }
             out.push(Copied {
@@ -254,9 +279,22 @@ impl Run {
 struct RecHead {
     key: u64,
     seq: u64,
+    time: i64,
     segment: u64,
     offset: u64,
     crc: u32,
+}
+
+/// A record's CRC: of its head (key, sequence number, time, segment, offset) and its frame.
+fn record_crc(h: &RecHead, frame: &[u8]) -> u32 {
+    let mut c = crc32fast::Hasher::new();
+    c.update(&h.key.to_le_bytes());
+    c.update(&h.seq.to_le_bytes());
+    c.update(&h.time.to_le_bytes());
+    c.update(&h.segment.to_le_bytes());
+    c.update(&h.offset.to_le_bytes());
+    c.update(frame);
+    c.finalize()
 }
 
 fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
@@ -264,6 +302,7 @@ fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
     let head = RecHead {
         key: r.u64().ok()?,
         seq: r.u64().ok()?,
+        time: r.i64().ok()?,
         segment: r.u64().ok()?,
         offset: r.u64().ok()?,
         crc: r.u32().ok()?,
@@ -298,6 +337,7 @@ impl RunWriter {
     }
 
     fn push(&mut self, h: RecHead, frame: &[u8]) -> std::io::Result<()> {
+        let time = h.time;
         let len = u32::try_from(frame.len()).map_err(|e| bad(&self.part, e))?;
         let size = (REC_HEAD + frame.len()) as u64;
         match self.blocks.last_mut() {
@@ -305,19 +345,25 @@ impl RunWriter {
                 b.bytes += size;
                 b.count += 1;
                 b.min_seq = h.seq;
+                b.min_time = b.min_time.min(time);
+                b.max_time = b.max_time.max(time);
             }
             _ => self.blocks.push(Block {
                 key: h.key,
                 min_seq: h.seq,
+                min_time: time,
+                max_time: time,
                 at: self.pos,
                 bytes: size,
                 count: 1,
             }),
         }
-        for v in [h.key, h.seq, h.segment, h.offset] {
-            self.out.write_all(&v.to_le_bytes())?;
-        }
-        self.out.write_all(&h.crc.to_le_bytes())?;
+        self.out.write_all(&h.key.to_le_bytes())?;
+        self.out.write_all(&h.seq.to_le_bytes())?;
+        self.out.write_all(&h.time.to_le_bytes())?;
+        self.out.write_all(&h.segment.to_le_bytes())?;
+        self.out.write_all(&h.offset.to_le_bytes())?;
+        self.out.write_all(&record_crc(&h, frame).to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(frame)?;
         self.pos += size;
@@ -330,7 +376,13 @@ impl RunWriter {
     fn finish(mut self, level: u32, first: u64, last: u64, path: &Path) -> std::io::Result<()> {
         let mut table = Vec::with_capacity(self.blocks.len() * BLOCK_ENTRY + 8 * 64);
         for b in &self.blocks {
-            for v in [b.key, b.min_seq, b.at, b.bytes, b.count] {
+            for v in [b.key, b.min_seq] {
+                table.extend_from_slice(&v.to_le_bytes());
+            }
+            for t in [b.min_time, b.max_time] {
+                table.extend_from_slice(&t.to_le_bytes());
+            }
+            for v in [b.at, b.bytes, b.count] {
                 table.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -412,6 +464,7 @@ impl Cursor {
                 RecHead {
                     key: r.u64()?,
                     seq: r.u64()?,
+                    time: r.i64()?,
                     segment: r.u64()?,
                     offset: r.u64()?,
                     crc: r.u32()?,
@@ -426,7 +479,7 @@ impl Cursor {
         }
         self.frame.resize(len as usize, 0);
         self.input.read_exact(&mut self.frame)?;
-        if crc32fast::hash(&self.frame) != h.crc {
+        if record_crc(&h, &self.frame) != h.crc {
             return Err(bad(&self.path, format!("record {} damaged", h.seq)));
         }
         self.head = Some(h);
@@ -523,10 +576,6 @@ impl Clusters {
             .any(|r| r.damaged.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Every run file, opened.
-    fn load(&self) -> Vec<(PathBuf, std::io::Result<Run>)> {
-        load(&self.dir)
-    }
     fn span(&self, level: u32) -> u64 {
         self.fan.saturating_pow(level)
     }
@@ -564,7 +613,7 @@ impl Clusters {
             std::fs::remove_file(p)?;
         }
         let mut runs: Vec<Arc<Run>> = Vec::new();
-        for (p, r) in self.load() {
+        for (p, r) in load(&self.dir) {
             match r {
                 Ok(r) => runs.push(Arc::new(r)),
                 Err(e) => {
@@ -716,14 +765,15 @@ impl Clusters {
             }
             let start = f.offset as usize;
             let end = start + FRAME_OVERHEAD + f.body.len();
-            let frame = bytes.get(start..end).unwrap_or_default();
             list.push((
                 RecHead {
                     key: key_hash(field::SESSION, &h.session),
                     seq: h.seq,
+                    time: h.time,
                     segment: n,
                     offset: f.offset,
-                    crc: crc32fast::hash(frame),
+                    // Written by the run writer.
+                    crc: 0,
                 },
                 start,
                 end,
@@ -774,5 +824,122 @@ impl Clusters {
             }
         }
         w.finish(level, first, last, &path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        reason = "tests"
+    )]
+    use super::*;
+    use crate::codec::{encode_record, put_frame};
+
+    /// A run of three sessions, 300 records, blocks of at most [`BLOCK`].
+    fn sample(dir: &Path) -> PathBuf {
+        let path = dir.join(run_name(1, 16));
+        let mut w = RunWriter::create(path.with_extension("mwc.part")).unwrap();
+        let mut list = Vec::new();
+        for seq in 1..=300u64 {
+            let h = Header {
+                seq,
+                time: 1_700_000_000_000 + seq as i64,
+                kind: 1,
+                session: format!("s-{}", seq % 3),
+                ..Header::default()
+            };
+            let mut body = Vec::new();
+            encode_record(&h, format!("{{\"n\":{seq}}}").as_bytes(), &mut body);
+            let mut frame = Vec::new();
+            put_frame(&mut frame, FRAME_RECORD, &body, &[seq as u8; 32]);
+            let key = key_hash(field::SESSION, &h.session);
+            list.push((key, seq, frame));
+        }
+        list.sort_by_key(|(k, s, _)| (*k, std::cmp::Reverse(*s)));
+        for (key, seq, frame) in &list {
+            let head = RecHead {
+                key: *key,
+                seq: *seq,
+                time: 1_700_000_000_000 + *seq as i64,
+                segment: 16 + seq % 4,
+                offset: seq * 100,
+                crc: 0,
+            };
+            w.push(head, frame).unwrap();
+        }
+        w.finish(1, 16, 31, &path).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_run_reads_back_by_session_newest_first_and_skips_by_cursor() {
+        let d = tempfile::tempdir().unwrap();
+        let run = Run::open(&sample(d.path())).unwrap();
+        assert_eq!((run.level, run.first, run.last), (1, 16, 31));
+        assert!(run.covers(16) && run.covers(31) && !run.covers(32));
+        let key = key_hash(field::SESSION, "s-1");
+        let blocks: Vec<&Block> = run.blocks(key, u64::MAX, i64::MIN, i64::MAX).collect();
+        assert_eq!(blocks.iter().map(|b| b.count).sum::<u64>(), 100);
+        let seqs: Vec<u64> = blocks
+            .iter()
+            .flat_map(|b| run.read(b).unwrap())
+            .map(|c| c.header.seq)
+            .collect();
+        let want: Vec<u64> = (1..=300).rev().filter(|s| s % 3 == 1).collect();
+        assert_eq!(seqs, want);
+        // A cursor skips whole blocks behind it.
+        let later: Vec<&Block> = run.blocks(key, 20, i64::MIN, i64::MAX).collect();
+        assert_eq!(later.len(), 1);
+        assert!(later[0].min_seq < 20);
+        // A time range skips the blocks wholly outside it.
+        let t = 1_700_000_000_000;
+        let window: Vec<&Block> = run.blocks(key, u64::MAX, t + 10, t + 20).collect();
+        assert_eq!(window.len(), 1);
+        assert!(window[0].min_time <= t + 20 && window[0].max_time >= t + 10);
+        assert_eq!(run.blocks(key, u64::MAX, t + 400, t + 500).count(), 0);
+        let other = key_hash(field::SESSION, "s-9");
+        assert_eq!(run.blocks(other, u64::MAX, i64::MIN, i64::MAX).count(), 0);
+    }
+
+    #[test]
+    fn damaged_run_files_are_refused_or_read_as_damaged_never_a_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let path = sample(d.path());
+        let good = std::fs::read(&path).unwrap();
+        let step = (good.len() / 1500).max(1);
+        let mut refused = 0;
+        let mut found = 0;
+        for at in (0..good.len()).step_by(step) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x41;
+            std::fs::write(&path, &bad).unwrap();
+            match Run::open(&path) {
+                Err(_) => refused += 1,
+                Ok(run) => {
+                    for b in run.blocks.clone() {
+                        if run.read(&b).is_err() {
+                            found += 1;
+                            assert!(run.damaged.load(std::sync::atomic::Ordering::Relaxed));
+                        }
+                    }
+                }
+            }
+        }
+        // Every flipped byte is in a record (found by its CRC) or the table (refused).
+        assert!(refused > 0 && found > 0);
+        assert_eq!(
+            refused + found,
+            good.len().div_ceil(step),
+            "{refused} {found}"
+        );
+        for cut in [0, 7, 8, 100, good.len() - FOOT, good.len() - 1] {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            assert!(Run::open(&path).is_err(), "cut at {cut}");
+        }
+        std::fs::write(&path, vec![0xff; 5000]).unwrap();
+        assert!(Run::open(&path).is_err());
     }
 }

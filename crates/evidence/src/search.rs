@@ -592,9 +592,12 @@ fn from_runs(
     runs: &[(&Arc<Run>, Vec<&Sealed>)],
     hits: &mut Vec<Hit>,
 ) -> Result<bool, SearchError> {
-    let lists: Vec<(&Arc<Run>, &[Block], &[&Sealed])> = runs
+    let lists: Vec<(&Arc<Run>, Vec<&Block>, &[&Sealed])> = runs
         .iter()
-        .map(|(r, segs)| (*r, r.blocks(key, c.before), segs.as_slice()))
+        .map(|(r, segs)| {
+            let blocks = r.blocks(key, c.before, c.since, c.until).collect();
+            (*r, blocks, segs.as_slice())
+        })
         .collect();
     // The blocks that should fill the page are asked for together.
     let need = (c.limit + 1).saturating_sub(hits.len()) as u64;

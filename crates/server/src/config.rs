@@ -65,6 +65,9 @@ pub struct EvidenceConfig {
     pub anchor_url: Option<String>,
     /// Retention per record kind (`event = "90d"`); kinds not named are kept.
     pub retention: std::collections::BTreeMap<String, String>,
+    /// Keep a copy of sealed records grouped by session, so searches by session read a
+    /// few long spans rather than a record at a time (about as much disk again).
+    pub session_clusters: bool,
 }
 
 impl Default for EvidenceConfig {
@@ -83,6 +86,7 @@ impl Default for EvidenceConfig {
             anchor_file: None,
             anchor_url: None,
             retention: std::collections::BTreeMap::new(),
+            session_clusters: true,
         }
     }
 }
@@ -181,6 +185,11 @@ impl Config {
                     pseudonym_key,
                 },
                 anchor_file: e.anchor_file.clone(),
+                cluster_fan: if e.session_clusters {
+                    midwatch_evidence::Config::default().cluster_fan
+                } else {
+                    0
+                },
                 ..midwatch_evidence::Config::default()
             },
             retention,
