@@ -272,7 +272,7 @@ fn clusters(base: &Path) {
     use midwatch_evidence::manifest::{Manifest, SegmentState};
     let dir = base.join("clusters");
     let _ = std::fs::remove_dir_all(&dir);
-    let n = 530_000;
+    let n = 565_000;
     let off = Config {
         cluster_fan: 0,
         ..Config::default()
