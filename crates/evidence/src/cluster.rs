@@ -544,6 +544,14 @@ fn warn(msg: &str) {
     }
 }
 
+/// Remove a file; one already gone is fine.
+fn remove(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -596,7 +604,7 @@ impl Clusters {
         // Leftovers of a pass that stopped midway.
         for e in std::fs::read_dir(&self.dir)?.filter_map(Result::ok) {
             if e.file_name().to_string_lossy().ends_with(".part") {
-                std::fs::remove_file(e.path())?;
+                remove(&e.path())?;
             }
         }
         // Runs a search found damaged go; their segments are copied again below.
@@ -610,7 +618,7 @@ impl Clusters {
                 "session cluster run {} damaged, copying its segments again",
                 p.display()
             ));
-            std::fs::remove_file(p)?;
+            remove(p)?;
         }
         let mut runs: Vec<Arc<Run>> = Vec::new();
         for (p, r) in load(&self.dir) {
@@ -618,7 +626,7 @@ impl Clusters {
                 Ok(r) => runs.push(Arc::new(r)),
                 Err(e) => {
                     warn(&format!("session cluster run damaged, rebuilding it: {e}"));
-                    std::fs::remove_file(&p)?;
+                    remove(&p)?;
                 }
             }
         }
@@ -630,7 +638,7 @@ impl Clusters {
                 .iter()
                 .any(|(f, l, lv)| *lv > r.level && *f <= r.first && r.last <= *l)
             {
-                std::fs::remove_file(&r.path)?;
+                remove(&r.path)?;
             } else {
                 kept.push(r);
             }
@@ -641,7 +649,7 @@ impl Clusters {
             let gone = r.segments.iter().any(|s| states.removed.contains(s));
             let live = (r.first..=r.last).any(|s| states.sealed.contains(&s));
             if !live {
-                std::fs::remove_file(&r.path)?;
+                remove(&r.path)?;
             } else if gone {
                 let (level, first, last) = (r.level, r.first, r.last);
                 if let Some(r) = self.merge_or_drop(&[r], level, first, last, states)? {
@@ -705,8 +713,7 @@ impl Clusters {
                 runs.extend(parent);
                 self.publish(&runs);
                 for c in &children {
-                    // Gone already when the merge found it damaged.
-                    let _ = std::fs::remove_file(&c.path);
+                    remove(&c.path)?;
                 }
             }
         }
@@ -733,9 +740,9 @@ impl Clusters {
                 warn(&format!(
                     "session cluster run damaged, copying its segments again: {e}"
                 ));
-                let _ = std::fs::remove_file(path.with_extension("mwc.part"));
+                remove(&path.with_extension("mwc.part"))?;
                 for r in inputs {
-                    std::fs::remove_file(&r.path)?;
+                    remove(&r.path)?;
                 }
                 Ok(None)
             }

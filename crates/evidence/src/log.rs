@@ -416,13 +416,16 @@ impl Log {
             .name("midwatch-evidence-clusters".into())
             .spawn(move || {
                 let mut done: Option<SegmentStates> = None;
+                // After a failed pass (a full disk, say), the next waits half a minute.
+                let mut next_try = Instant::now();
                 loop {
                     let states = {
                         let Some(shared) = weak.upgrade() else { return };
                         let log = Log { shared };
                         log.segment_states()
                     };
-                    if done.as_ref() != Some(&states) || clusters.any_damaged() {
+                    let due = done.as_ref() != Some(&states) || clusters.any_damaged();
+                    if due && Instant::now() >= next_try {
                         let gone = || weak.strong_count() == 0;
                         match clusters.build(&states, &gone) {
                             Ok(()) => done = Some(states),
@@ -432,6 +435,7 @@ impl Log {
                                     source: e,
                                 });
                                 done = None;
+                                next_try = Instant::now() + Duration::from_secs(30);
                             }
                         }
                     }
