@@ -1,6 +1,7 @@
 //! Crash safety: a writer killed at any moment (SIGKILL between acknowledgements, or an abort
 //! at a failpoint inside a write) loses no acknowledged record; the log reopens (recovery cuts
-//! a torn tail), verifies, and takes more records.
+//! a torn tail), verifies, and takes more records. Session clusters, built and merged in the
+//! background all the while, are finished or dropped and answer searches by session rightly.
 //!
 //! The writer is a child process: this test binary run again with `crash_child`, which does
 //! nothing unless `MIDWATCH_EVIDENCE_CRASH_DIR` names the log directory.
@@ -34,6 +35,9 @@ fn child_config() -> Config {
     Config {
         segment_bytes: 32 * 1024,
         checkpoint_records: 16,
+        // Runs merge two at a time: a kill often lands in a copy or a merge.
+        cluster_fan: 2,
+        cluster_levels: 3,
         ..small()
     }
 }
@@ -167,6 +171,38 @@ fn check_recovered(dir: &Path, acked: u64) {
     let expected: Vec<u64> = (1..=last).rev().collect();
     assert_eq!(seen, expected);
 
+    // Session clusters: what a killed pass left is finished or dropped, and searches by
+    // session answer every record (record i is of session s-{i % 5}).
+    log.settle_clusters().unwrap();
+    let runs: Vec<String> = std::fs::read_dir(dir.join("clusters"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(runs.iter().all(|n| n.ends_with(".mwc")), "{runs:?}");
+    for s in 0..5 {
+        let mut got = Vec::new();
+        let mut before = None;
+        loop {
+            let page = log
+                .search(&Query {
+                    session: Some(format!("s-{s}")),
+                    before,
+                    limit: Some(50),
+                    ..Query::default()
+                })
+                .unwrap();
+            got.extend(page.hits.iter().map(|h| h.seq));
+            match page.next {
+                Some(n) => before = Some(n),
+                None => break,
+            }
+        }
+        let want: Vec<u64> = (1..=last).rev().filter(|q| (q - 1) % 5 == s).collect();
+        assert_eq!(got, want, "session s-{s}");
+    }
+
     // More records after the crash, enough to cross a rotation, and the log still verifies,
     // live and after another reopen.
     let more = 126;
@@ -232,6 +268,32 @@ fn a_killed_writer_loses_no_acknowledged_record() {
         }
         check_recovered(&dir, acked);
     }
+}
+
+#[test]
+fn a_writer_killed_while_it_builds_session_clusters_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("log");
+    let mut child = spawn_child(&dir, None);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Long enough for the background passes to copy and merge (one looks every 0.5 s).
+    let start = std::time::Instant::now();
+    let mut acked = 0;
+    let runs = |dir: &Path| {
+        std::fs::read_dir(dir.join("clusters"))
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+    };
+    while start.elapsed().as_secs() < 20 && (start.elapsed().as_millis() < 1500 || runs(&dir) < 3) {
+        acked = next_ack(&mut lines).expect("the child stopped before it was killed");
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    while let Some(n) = next_ack(&mut lines) {
+        acked = n;
+    }
+    assert!(runs(&dir) >= 3, "the child built session clusters");
+    check_recovered(&dir, acked);
 }
 
 #[test]
