@@ -8,20 +8,24 @@
 //! copies one sealed segment; `fan` neighbouring runs of one level merge into one of the next,
 //! up to the configured number of levels. Runs are not evidence and hold nothing the segments
 //! do not: payloads stay as sealed (encrypted ones stay encrypted, so erasing an identity's key
-//! shreds both copies); every record carries a CRC checked when it is read; a damaged or
+//! shreds both copies); runs are signed and every block hashed (below); a damaged or
 //! missing run is rebuilt from the segments; records of segments retention removed are
 //! rewritten out at once; verification and export never read runs.
 //!
 //! File `clusters/L{level}-{first segment}.mwc`: the magic, then records, each
 //! `key u64, seq u64, time i64, segment u64, offset u64, crc u32, frame length u32, frame`
 //! (the CRC covers the head's first five fields and the frame); then the block table (`key
-//! u64, min seq u64, min time i64, max time i64, at u64, bytes u64, count u64` each), the
-//! numbers of the segments holding records in the run (`u64` each), and a footer: level u32,
-//! first and last segment of the range, records, blocks, segments, table offset (u64 each),
-//! CRC-32 of the table, segment list and footer fields (u32), magic.
+//! u64, min seq u64, min time i64, max time i64, at u64, bytes u64, count u64, SHA-256 of
+//! the block's bytes` each), the numbers of the segments holding records in the run (`u64`
+//! each), and a footer: level u32, first and last segment of the range, records, blocks,
+//! segments, table offset (u64 each), an Ed25519 signature by the log's key of the table,
+//! segment list and footer fields, and the magic. A run whose signature fails is not opened;
+//! a block whose hash fails is not read: what a search shows from a run is what the writer
+//! sealed, even against someone who can write the directory.
 
 use crate::codec::{FRAME_OVERHEAD, FRAME_RECORD, Frames, Header, Reader, decode_record, key_hash};
 use crate::index::field;
+use crate::sign::Signer;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -35,9 +39,11 @@ const MAGIC: &[u8; 8] = b"MWCLU01\n";
 /// Bytes before each record's frame.
 const REC_HEAD: usize = 8 + 8 + 8 + 8 + 8 + 4 + 4;
 /// Bytes of a block table entry.
-const BLOCK_ENTRY: usize = 56;
+const BLOCK_ENTRY: usize = 88;
 /// Footer bytes.
-const FOOT: usize = 4 + 8 * 6 + 4 + 8;
+const FOOT: usize = 4 + 8 * 6 + 64 + 8;
+/// Footer bytes the signature covers (after the table).
+const FOOT_SIGNED: usize = 4 + 8 * 6;
 /// Most records a block holds: a page reads whole blocks, and a cursor skips them.
 pub(crate) const BLOCK: u64 = 128;
 
@@ -53,6 +59,8 @@ pub(crate) struct Block {
     pub(crate) at: u64,
     pub(crate) bytes: u64,
     pub(crate) count: u64,
+    /// SHA-256 of the block's bytes.
+    hash: [u8; 32],
 }
 
 /// An open run file.
@@ -101,7 +109,7 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
 
 impl Run {
     /// Open and check a run file (its table and footer; records are checked as read).
-    pub(crate) fn open(path: &Path) -> std::io::Result<Run> {
+    pub(crate) fn open(path: &Path, public: &[u8; 32]) -> std::io::Result<Run> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len < (MAGIC.len() + FOOT) as u64 {
@@ -124,11 +132,11 @@ impl Run {
                 r.u64()?,
                 r.u64()?,
                 r.u64()?,
-                r.u32()?,
+                r.take(64)?,
                 r.take(8)?,
             ))
         })();
-        let Ok((level, first, last, _records, blocks, segments, table_at, crc, magic)) = fields
+        let Ok((level, first, last, _records, blocks, segments, table_at, sig, magic)) = fields
         else {
             return Err(bad(path, "footer unreadable"));
         };
@@ -149,11 +157,11 @@ impl Run {
         let table_len = table_len.unwrap_or_default();
         let mut table = vec![0u8; table_len as usize];
         file.read_exact_at(&mut table, table_at)?;
-        let mut sum = crc32fast::Hasher::new();
-        sum.update(&table);
-        sum.update(foot.get(..FOOT - 12).unwrap_or_default());
-        if sum.finalize() != crc {
-            return Err(bad(path, "table checksum mismatch"));
+        let mut body = table.clone();
+        body.extend_from_slice(foot.get(..FOOT_SIGNED).unwrap_or_default());
+        let sig: [u8; 64] = sig.try_into().map_err(|_| bad(path, "signature"))?;
+        if !crate::sign::verify_run(public, &body, &sig) {
+            return Err(bad(path, "table not signed by the log's key"));
         }
         let mut r = Reader::new(&table);
         let mut list = Vec::with_capacity(blocks as usize);
@@ -167,6 +175,7 @@ impl Run {
                     at: r.u64()?,
                     bytes: r.u64()?,
                     count: r.u64()?,
+                    hash: r.hash()?,
                 })
             })()
             .map_err(|e| bad(path, e))?;
@@ -245,6 +254,9 @@ impl Run {
     fn read_block(&self, b: &Block) -> std::io::Result<Vec<Copied>> {
         let mut buf = vec![0u8; usize::try_from(b.bytes).map_err(|e| bad(&self.path, e))?];
         self.file.read_exact_at(&mut buf, b.at)?;
+        if crate::codec::sha256(&buf) != b.hash {
+            return Err(bad(&self.path, format!("block at byte {} damaged", b.at)));
+        }
         let mut out = Vec::new();
         let mut rest = buf.as_slice();
         while !rest.is_empty() {
@@ -316,6 +328,8 @@ fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
 struct RunWriter {
     part: PathBuf,
     out: BufWriter<File>,
+    /// The hash of the block being written.
+    block: sha2::Sha256,
     pos: u64,
     blocks: Vec<Block>,
     segments: BTreeSet<u64>,
@@ -329,6 +343,7 @@ impl RunWriter {
         Ok(RunWriter {
             part,
             out,
+            block: sha2::Sha256::default(),
             pos: MAGIC.len() as u64,
             blocks: Vec::new(),
             segments: BTreeSet::new(),
@@ -348,32 +363,55 @@ impl RunWriter {
                 b.min_time = b.min_time.min(time);
                 b.max_time = b.max_time.max(time);
             }
-            _ => self.blocks.push(Block {
-                key: h.key,
-                min_seq: h.seq,
-                min_time: time,
-                max_time: time,
-                at: self.pos,
-                bytes: size,
-                count: 1,
-            }),
+            _ => {
+                self.end_block();
+                self.blocks.push(Block {
+                    key: h.key,
+                    min_seq: h.seq,
+                    min_time: time,
+                    max_time: time,
+                    at: self.pos,
+                    bytes: size,
+                    count: 1,
+                    hash: [0; 32],
+                });
+            }
         }
-        self.out.write_all(&h.key.to_le_bytes())?;
-        self.out.write_all(&h.seq.to_le_bytes())?;
-        self.out.write_all(&h.time.to_le_bytes())?;
-        self.out.write_all(&h.segment.to_le_bytes())?;
-        self.out.write_all(&h.offset.to_le_bytes())?;
-        self.out.write_all(&record_crc(&h, frame).to_le_bytes())?;
-        self.out.write_all(&len.to_le_bytes())?;
+        let mut head = [0u8; REC_HEAD];
+        let fields = [h.key, h.seq, h.time as u64, h.segment, h.offset]
+            .into_iter()
+            .flat_map(u64::to_le_bytes)
+            .chain(record_crc(&h, frame).to_le_bytes())
+            .chain(len.to_le_bytes());
+        for (slot, b) in head.iter_mut().zip(fields) {
+            *slot = b;
+        }
+        self.out.write_all(&head)?;
         self.out.write_all(frame)?;
+        sha2::Digest::update(&mut self.block, head);
+        sha2::Digest::update(&mut self.block, frame);
         self.pos += size;
         self.segments.insert(h.segment);
         self.records += 1;
         Ok(())
     }
 
-    /// Write the table, sync, and put the file in place under `path`.
-    fn finish(mut self, level: u32, first: u64, last: u64, path: &Path) -> std::io::Result<()> {
+    /// Close the block being written: its hash.
+    fn end_block(&mut self) {
+        let hash: [u8; 32] = sha2::Digest::finalize_reset(&mut self.block).into();
+        if let Some(b) = self.blocks.last_mut() {
+            b.hash = hash;
+        }
+    }
+
+    /// Write the signed table, sync, and put the file in place under `path`.
+    fn finish(
+        mut self,
+        (level, first, last): (u32, u64, u64),
+        path: &Path,
+        signer: &Signer,
+    ) -> std::io::Result<()> {
+        self.end_block();
         let mut table = Vec::with_capacity(self.blocks.len() * BLOCK_ENTRY + 8 * 64);
         for b in &self.blocks {
             for v in [b.key, b.min_seq] {
@@ -385,6 +423,7 @@ impl RunWriter {
             for v in [b.at, b.bytes, b.count] {
                 table.extend_from_slice(&v.to_le_bytes());
             }
+            table.extend_from_slice(&b.hash);
         }
         for s in &self.segments {
             table.extend_from_slice(&s.to_le_bytes());
@@ -401,10 +440,9 @@ impl RunWriter {
         ] {
             foot.extend_from_slice(&v.to_le_bytes());
         }
-        let mut sum = crc32fast::Hasher::new();
-        sum.update(&table);
-        sum.update(&foot);
-        foot.extend_from_slice(&sum.finalize().to_le_bytes());
+        let mut body = table.clone();
+        body.extend_from_slice(&foot);
+        foot.extend_from_slice(&signer.sign_run(&body));
         foot.extend_from_slice(MAGIC);
         self.out.write_all(&table)?;
         self.out.write_all(&foot)?;
@@ -502,11 +540,14 @@ pub(crate) struct Clusters {
     /// Runs merge `fan` at a time; 0 turns clustering off.
     fan: u64,
     levels: u32,
+    /// Runs are signed with the log's key, so a run changed on disk is not believed.
+    signer: Signer,
+    public: [u8; 32],
     runs: Mutex<Vec<Arc<Run>>>,
 }
 
 /// Every run file in `dir`, opened, oldest range first.
-fn load(dir: &Path) -> Vec<(PathBuf, std::io::Result<Run>)> {
+fn load(dir: &Path, public: &[u8; 32]) -> Vec<(PathBuf, std::io::Result<Run>)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -515,7 +556,7 @@ fn load(dir: &Path) -> Vec<(PathBuf, std::io::Result<Run>)> {
         .filter(|e| e.file_name().to_str().and_then(parse_name).is_some())
         .map(|e| {
             let p = e.path();
-            let r = Run::open(&p);
+            let r = Run::open(&p, public);
             (p, r)
         })
         .collect();
@@ -523,10 +564,10 @@ fn load(dir: &Path) -> Vec<(PathBuf, std::io::Result<Run>)> {
     out
 }
 
-/// The readable runs of a log directory, oldest range first (damaged ones left out: their
-/// segments are searched directly).
-pub(crate) fn load_runs(log_dir: &Path) -> Vec<Arc<Run>> {
-    load(&log_dir.join(DIR))
+/// The readable runs of a log directory signed with `public`, oldest range first (damaged
+/// ones left out: their segments are searched directly).
+pub(crate) fn load_runs(log_dir: &Path, public: &[u8; 32]) -> Vec<Arc<Run>> {
+    load(&log_dir.join(DIR), public)
         .into_iter()
         .filter_map(|(_, r)| r.ok().map(Arc::new))
         .collect()
@@ -558,8 +599,10 @@ fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Clusters {
     /// The runs of `log_dir` as they are on disk (damaged ones left out).
-    pub(crate) fn open(log_dir: &Path, fan: u64, levels: u32) -> Clusters {
+    pub(crate) fn open(log_dir: &Path, fan: u64, levels: u32, signer: Signer) -> Clusters {
         let c = Clusters {
+            public: signer.public_key(),
+            signer,
             log_dir: log_dir.to_path_buf(),
             dir: log_dir.join(DIR),
             fan,
@@ -567,7 +610,7 @@ impl Clusters {
             runs: Mutex::new(Vec::new()),
         };
         if fan >= 2 {
-            *guard(&c.runs) = load_runs(log_dir);
+            *guard(&c.runs) = load_runs(log_dir, &c.public);
         }
         c
     }
@@ -621,7 +664,7 @@ impl Clusters {
             remove(p)?;
         }
         let mut runs: Vec<Arc<Run>> = Vec::new();
-        for (p, r) in load(&self.dir) {
+        for (p, r) in load(&self.dir, &self.public) {
             match r {
                 Ok(r) => runs.push(Arc::new(r)),
                 Err(e) => {
@@ -733,7 +776,7 @@ impl Clusters {
         let path = self.dir.join(run_name(level, first));
         match self
             .merge(inputs, level, first, last, states)
-            .and_then(|()| Run::open(&path))
+            .and_then(|()| Run::open(&path, &self.public))
         {
             Ok(r) => Ok(Some(Arc::new(r))),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -792,8 +835,8 @@ impl Clusters {
         for (h, start, end) in list {
             w.push(h, bytes.get(start..end).unwrap_or_default())?;
         }
-        w.finish(0, n, n, &path)?;
-        Run::open(&path)
+        w.finish((0, n, n), &path, &self.signer)?;
+        Run::open(&path, &self.public)
     }
 
     /// Merge runs into one run of `level` for segments `first..=last`, leaving out records
@@ -830,7 +873,7 @@ impl Clusters {
                 heap.push(std::cmp::Reverse((h.key, std::cmp::Reverse(h.seq), i)));
             }
         }
-        w.finish(level, first, last, &path)
+        w.finish((level, first, last), &path, &self.signer)
     }
 }
 
@@ -844,6 +887,10 @@ mod tests {
     )]
     use super::*;
     use crate::codec::{encode_record, put_frame};
+
+    fn signer() -> Signer {
+        Signer::from_seed(&[1; 32])
+    }
 
     /// A run of three sessions, 300 records, blocks of at most [`BLOCK`].
     fn sample(dir: &Path) -> PathBuf {
@@ -877,14 +924,14 @@ mod tests {
             };
             w.push(head, frame).unwrap();
         }
-        w.finish(1, 16, 31, &path).unwrap();
+        w.finish((1, 16, 31), &path, &signer()).unwrap();
         path
     }
 
     #[test]
     fn a_run_reads_back_by_session_newest_first_and_skips_by_cursor() {
         let d = tempfile::tempdir().unwrap();
-        let run = Run::open(&sample(d.path())).unwrap();
+        let run = Run::open(&sample(d.path()), &signer().public_key()).unwrap();
         assert_eq!((run.level, run.first, run.last), (1, 16, 31));
         assert!(run.covers(16) && run.covers(31) && !run.covers(32));
         let key = key_hash(field::SESSION, "s-1");
@@ -916,6 +963,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = sample(d.path());
         let good = std::fs::read(&path).unwrap();
+        let public = signer().public_key();
         let step = (good.len() / 1500).max(1);
         let mut refused = 0;
         let mut found = 0;
@@ -923,7 +971,7 @@ mod tests {
             let mut bad = good.clone();
             bad[at] ^= 0x41;
             std::fs::write(&path, &bad).unwrap();
-            match Run::open(&path) {
+            match Run::open(&path, &signer().public_key()) {
                 Err(_) => refused += 1,
                 Ok(run) => {
                     for b in run.blocks.clone() {
@@ -944,9 +992,13 @@ mod tests {
         );
         for cut in [0, 7, 8, 100, good.len() - FOOT, good.len() - 1] {
             std::fs::write(&path, &good[..cut]).unwrap();
-            assert!(Run::open(&path).is_err(), "cut at {cut}");
+            assert!(Run::open(&path, &public).is_err(), "cut at {cut}");
         }
         std::fs::write(&path, vec![0xff; 5000]).unwrap();
-        assert!(Run::open(&path).is_err());
+        assert!(Run::open(&path, &public).is_err());
+        // Signed with another key: refused.
+        std::fs::write(&path, &good).unwrap();
+        assert!(Run::open(&path, &public).is_ok());
+        assert!(Run::open(&path, &Signer::from_seed(&[2; 32]).public_key()).is_err());
     }
 }

@@ -370,7 +370,12 @@ impl Log {
             }
             Err(e) => return Err(LogError::Damaged(e.to_string())),
         };
-        let clusters = Arc::new(Clusters::open(dir, cfg.cluster_fan, cfg.cluster_levels));
+        let clusters = Arc::new(Clusters::open(
+            dir,
+            cfg.cluster_fan,
+            cfg.cluster_levels,
+            signer.clone(),
+        ));
         let writer = Writer::recover(dir, cfg, signer, keystore, manifest, anchor, lock_file)?;
         let shared = Arc::new(Shared {
             writer: Mutex::new(writer),

@@ -389,7 +389,9 @@ impl Snapshot {
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             sealed,
-            runs: crate::cluster::load_runs(dir),
+            runs: crate::codec::unhex::<32>(&m.public_key)
+                .map(|k| crate::cluster::load_runs(dir, &k))
+                .unwrap_or_default(),
             active,
         })
     }

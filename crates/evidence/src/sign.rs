@@ -17,6 +17,8 @@ const TOMBSTONE_DOMAIN: &[u8] = b"midwatch-evidence tombstone v1\0";
 const MANIFEST_DOMAIN: &[u8] = b"midwatch-evidence manifest v1\0";
 /// Domain prefix of bundle manifest signatures.
 const BUNDLE_DOMAIN: &[u8] = b"midwatch-evidence bundle v1\0";
+/// Domain of session cluster run tables.
+const RUN_DOMAIN: &[u8] = b"midwatch-evidence cluster run v1\0";
 
 /// Why a key cannot be had.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,11 @@ impl Signer {
     pub fn sign_bundle(&self, body: &[u8]) -> [u8; 64] {
         self.sign(BUNDLE_DOMAIN, body)
     }
+
+    /// Sign a session cluster run's table (which holds the hash of every block).
+    pub fn sign_run(&self, body: &[u8]) -> [u8; 64] {
+        self.sign(RUN_DOMAIN, body)
+    }
 }
 
 #[expect(clippy::panic, reason = "ring accepts every 32-byte Ed25519 seed")]
@@ -189,6 +196,11 @@ pub fn verify_manifest(public: &[u8; 32], body: &[u8], sig: &[u8; 64]) -> bool {
 /// Whether `sig` signs a bundle manifest's canonical bytes.
 pub fn verify_bundle(public: &[u8; 32], body: &[u8], sig: &[u8; 64]) -> bool {
     verify_sig(public, BUNDLE_DOMAIN, body, sig)
+}
+
+/// Whether `sig` signs a session cluster run's table.
+pub fn verify_run(public: &[u8; 32], body: &[u8], sig: &[u8; 64]) -> bool {
+    verify_sig(public, RUN_DOMAIN, body, sig)
 }
 
 /// A signed statement that the records `first_seq..=last_seq` chain to `chain_hash`.

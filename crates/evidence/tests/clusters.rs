@@ -464,3 +464,88 @@ fn runs_are_built_in_the_background_and_survive_a_reopen() {
     log.settle_clusters().unwrap();
     check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
 }
+
+/// Change `from` to `to` (same length) in the first record of a run holding it, and fix the
+/// record's CRC, as someone who can write the directory would. True if a record was found.
+fn forge(path: &Path, from: &[u8], to: &[u8]) -> bool {
+    let mut b = std::fs::read(path).unwrap();
+    let foot = b.len() - 124;
+    let table_at = u64::from_le_bytes(b[foot + 44..foot + 52].try_into().unwrap()) as usize;
+    let mut at = 8;
+    while at < table_at {
+        let len = u32::from_le_bytes(b[at + 44..at + 48].try_into().unwrap()) as usize;
+        let frame = at + 48..at + 48 + len;
+        if let Some(i) = b[frame.clone()].windows(from.len()).position(|w| w == from) {
+            let s = frame.start + i;
+            b[s..s + to.len()].copy_from_slice(to);
+            let mut c = crc32fast::Hasher::new();
+            c.update(&b[at..at + 40]);
+            c.update(&b[frame]);
+            b[at + 40..at + 44].copy_from_slice(&c.finalize().to_le_bytes());
+            std::fs::write(path, &b).unwrap();
+            return true;
+        }
+        at += 48 + len;
+    }
+    false
+}
+
+#[test]
+fn a_record_forged_in_a_run_is_never_shown() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let recs: Vec<NewRecord> = (0..1500).map(rec).collect();
+    let cfg = Config {
+        encrypt: false,
+        ..clustered(2, 2)
+    };
+    let log = write(dir, cfg, &recs);
+    log.settle_clusters().unwrap();
+    let before = cluster_bytes(dir);
+    // Record 701's id becomes another's in the run that holds it.
+    let forged = before
+        .iter()
+        .filter(|(p, _)| forge(p, b"\"ev-701\"", b"\"ev-799\""))
+        .count();
+    assert_eq!(forged, 1);
+    let q = Query {
+        session: Some(recs[701].session.clone()),
+        limit: Some(1000),
+        ..Query::default()
+    };
+    for hits in [
+        log.search(&q).unwrap().hits,
+        Snapshot::open(dir).unwrap().search(&q).unwrap().hits,
+    ] {
+        let h = hits
+            .iter()
+            .find(|h| h.seq == 702)
+            .expect("record 701 found");
+        assert_eq!(h.uid, "ev-701");
+        assert_eq!(h.payload.as_ref().unwrap()["metadata"]["uid"], "ev-701");
+        assert!(hits.iter().all(|h| h.uid == recs[(h.seq - 1) as usize].uid));
+    }
+    // The forged run is dropped and built again as it was.
+    log.settle_clusters().unwrap();
+    assert_eq!(cluster_bytes(dir), before);
+    // A run signed with another key is not believed either: the log rebuilds it.
+    drop(log);
+    let (p, _) = &before[0];
+    let other = dir.join("other");
+    let olog = Log::open(
+        &other,
+        midwatch_evidence::Signer::from_seed(&[9; 32]),
+        clustered(2, 2),
+    )
+    .unwrap();
+    for chunk in recs.chunks(40) {
+        olog.append(chunk.to_vec()).unwrap();
+    }
+    olog.settle_clusters().unwrap();
+    let theirs = std::fs::read(other.join("clusters").join(p.file_name().unwrap())).unwrap();
+    std::fs::write(p, &theirs).unwrap();
+    let log = Log::open(dir, signer(), clustered(2, 2)).unwrap();
+    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    log.settle_clusters().unwrap();
+    assert_eq!(cluster_bytes(dir), before);
+}
