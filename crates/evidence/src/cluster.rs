@@ -309,17 +309,22 @@ fn record_crc(h: &RecHead, frame: &[u8]) -> u32 {
     c.finalize()
 }
 
-fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
+/// A record's head and its frame's length.
+fn read_head(bytes: &[u8]) -> Result<(RecHead, usize), crate::codec::DecodeError> {
     let mut r = Reader::new(bytes);
     let head = RecHead {
-        key: r.u64().ok()?,
-        seq: r.u64().ok()?,
-        time: r.i64().ok()?,
-        segment: r.u64().ok()?,
-        offset: r.u64().ok()?,
-        crc: r.u32().ok()?,
+        key: r.u64()?,
+        seq: r.u64()?,
+        time: r.i64()?,
+        segment: r.u64()?,
+        offset: r.u64()?,
+        crc: r.u32()?,
     };
-    let len = r.u32().ok()? as usize;
+    Ok((head, r.u32()? as usize))
+}
+
+fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
+    let (head, len) = read_head(bytes).ok()?;
     let (frame, after) = bytes.get(REC_HEAD..)?.split_at_checked(len)?;
     Some((head, frame, after))
 }
@@ -496,26 +501,11 @@ impl Cursor {
             }
             Err(e) => return Err(e),
         }
-        let mut r = Reader::new(&head);
-        let h = (|| {
-            Ok::<_, crate::codec::DecodeError>((
-                RecHead {
-                    key: r.u64()?,
-                    seq: r.u64()?,
-                    time: r.i64()?,
-                    segment: r.u64()?,
-                    offset: r.u64()?,
-                    crc: r.u32()?,
-                },
-                r.u32()?,
-            ))
-        })()
-        .map_err(|e| bad(&self.path, e))?;
-        let (h, len) = h;
-        if len as usize > crate::codec::MAX_BODY + FRAME_OVERHEAD {
+        let (h, len) = read_head(&head).map_err(|e| bad(&self.path, e))?;
+        if len > crate::codec::MAX_BODY + FRAME_OVERHEAD {
             return Err(bad(&self.path, format!("record {} too long", h.seq)));
         }
-        self.frame.resize(len as usize, 0);
+        self.frame.resize(len, 0);
         self.input.read_exact(&mut self.frame)?;
         if record_crc(&h, &self.frame) != h.crc {
             return Err(bad(&self.path, format!("record {} damaged", h.seq)));

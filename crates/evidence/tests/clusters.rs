@@ -10,10 +10,11 @@
 
 mod common;
 
-use common::{record, signer, small};
+use common::{all_hits, record, signer, small};
 use midwatch_evidence::log::segment_file;
 use midwatch_evidence::manifest::{Manifest, SegmentState};
-use midwatch_evidence::{Config, Hit, Kind, Log, NewRecord, Page, Query, Snapshot};
+use midwatch_evidence::search::SearchError;
+use midwatch_evidence::{Config, Kind, Log, NewRecord, Page, Query, Snapshot};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -43,33 +44,21 @@ fn clustered(fan: u64, levels: u32) -> Config {
     }
 }
 
+/// A log in a new directory with records `0..n` of [`rec`], its clusters settled.
+fn settled(n: u64, cfg: Config) -> (tempfile::TempDir, Vec<NewRecord>, Log) {
+    let d = tempfile::tempdir().unwrap();
+    let recs: Vec<NewRecord> = (0..n).map(rec).collect();
+    let log = write(d.path(), cfg, &recs);
+    log.settle_clusters().unwrap();
+    (d, recs, log)
+}
+
 fn write(dir: &Path, cfg: Config, recs: &[NewRecord]) -> Log {
     let log = Log::open(dir, signer(), cfg).unwrap();
     for chunk in recs.chunks(40) {
         log.append(chunk.to_vec()).unwrap();
     }
     log
-}
-
-/// Every hit of a query, page by page, each page newest first and joined to the last.
-fn all_hits(search: &dyn Fn(&Query) -> Page, q: &Query) -> Vec<Hit> {
-    let mut out: Vec<Hit> = Vec::new();
-    let mut q = q.clone();
-    loop {
-        let page = search(&q);
-        assert!(page.hits.len() <= q.limit.unwrap_or(100));
-        for w in page.hits.windows(2) {
-            assert!(w[0].seq > w[1].seq, "newest first");
-        }
-        if let (Some(prev), Some(first)) = (out.last(), page.hits.first()) {
-            assert!(prev.seq > first.seq, "pages overlap");
-        }
-        out.extend(page.hits.iter().cloned());
-        match page.next {
-            Some(n) => q.before = Some(n),
-            None => return out,
-        }
-    }
 }
 
 /// Queries by session (some with more criteria) and the records each should find.
@@ -134,7 +123,7 @@ fn cases() -> Vec<Case> {
     out
 }
 
-fn check_answers(search: &dyn Fn(&Query) -> Page, recs: &[NewRecord]) {
+fn check_answers(search: &dyn Fn(&Query) -> Result<Page, SearchError>, recs: &[NewRecord]) {
     for (q, pred) in cases() {
         let want: Vec<u64> = (0..recs.len() as u64)
             .rev()
@@ -184,11 +173,8 @@ fn sealed(dir: &Path) -> Vec<u64> {
 
 #[test]
 fn searches_by_session_answer_from_the_clusters_as_from_the_segments() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, recs, log) = settled(N, clustered(2, 2));
     let dir = d.path();
-    let recs: Vec<NewRecord> = (0..N).map(rec).collect();
-    let log = write(dir, clustered(2, 2), &recs);
-    log.settle_clusters().unwrap();
     let sealed = sealed(dir);
     assert!(sealed.len() >= 40, "{} sealed segments", sealed.len());
     // Merged two at a time over two levels: runs of four segments, and at the newest end
@@ -202,9 +188,9 @@ fn searches_by_session_answer_from_the_clusters_as_from_the_segments() {
     );
     assert!(names.iter().all(|n| n.ends_with(".mwc")), "{names:?}");
 
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
     let snap = Snapshot::open(dir).unwrap();
-    check_answers(&|q: &Query| snap.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| snap.search(q), &recs);
 
     // The answers come from the copy: with the records of every covered segment but the
     // newest overwritten in place, a search by session still finds them all.
@@ -231,7 +217,7 @@ fn searches_by_session_answer_from_the_clusters_as_from_the_segments() {
         .filter(|i| recs[*i as usize].session == "s-7")
         .map(|i| i + 1)
         .collect();
-    let got = all_hits(&|q: &Query| snap.search(q).unwrap(), &q);
+    let got = all_hits(&|q: &Query| snap.search(q), &q);
     assert_eq!(got.iter().map(|h| h.seq).collect::<Vec<_>>(), want);
     // A free-text search reads the wiped records themselves and says so.
     let err = snap
@@ -251,7 +237,7 @@ fn a_log_without_clusters_answers_the_same_and_builds_none() {
     let log = write(dir, clustered(0, 2), &recs);
     log.settle_clusters().unwrap();
     assert!(run_files(dir).is_empty());
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
     // Bad settings are refused by name.
     drop(log);
     for (fan, levels) in [(1, 2), (300, 2), (16, 9)] {
@@ -355,7 +341,7 @@ fn retention_leaves_no_copy_of_removed_records() {
         limit: Some(50),
         ..Query::default()
     };
-    let got = all_hits(&|q: &Query| log.search(q).unwrap(), &q);
+    let got = all_hits(&|q: &Query| log.search(q), &q);
     let want: Vec<u64> = (1..=N)
         .rev()
         .filter(|s| !removed.contains(s) && recs[(*s - 1) as usize].session == "s-4")
@@ -372,11 +358,8 @@ fn retention_leaves_no_copy_of_removed_records() {
 
 #[test]
 fn an_erased_identity_is_erased_in_the_copy_too() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, recs, log) = settled(1500, clustered(2, 3));
     let dir = d.path();
-    let recs: Vec<NewRecord> = (0..1500).map(rec).collect();
-    let log = write(dir, clustered(2, 3), &recs);
-    log.settle_clusters().unwrap();
     assert!(!run_files(dir).is_empty());
     log.erase_identity("idn-2", "auditor").unwrap();
     let q = Query {
@@ -396,11 +379,8 @@ fn an_erased_identity_is_erased_in_the_copy_too() {
 
 #[test]
 fn damaged_runs_and_leftovers_are_passed_over_then_rebuilt() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, recs, log) = settled(N, clustered(2, 2));
     let dir = d.path();
-    let recs: Vec<NewRecord> = (0..N).map(rec).collect();
-    let log = write(dir, clustered(2, 2), &recs);
-    log.settle_clusters().unwrap();
     let before = cluster_bytes(dir);
     // A flipped byte in the records of every run, a file of garbage under a run's name,
     // a run cut short, and a pass's unfinished output.
@@ -416,9 +396,9 @@ fn damaged_runs_and_leftovers_are_passed_over_then_rebuilt() {
     let (last, b) = &before[before.len() - 1];
     std::fs::write(last, &b[..b.len() / 2]).unwrap();
     // Searches still answer rightly, reading the segments where the copy fails them.
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
     let snap = Snapshot::open(dir).unwrap();
-    check_answers(&|q: &Query| snap.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| snap.search(q), &recs);
     // Every session read whole: each damaged run is found.
     for s in 0..23 {
         let q = Query {
@@ -429,15 +409,12 @@ fn damaged_runs_and_leftovers_are_passed_over_then_rebuilt() {
         let want = (0..N)
             .filter(|i| recs[*i as usize].session == format!("s-{s}"))
             .count();
-        assert_eq!(
-            all_hits(&|q: &Query| log.search(q).unwrap(), &q).len(),
-            want
-        );
+        assert_eq!(all_hits(&|q: &Query| log.search(q), &q).len(), want);
     }
     // The next pass drops what is damaged and builds it again, byte for byte as before.
     log.settle_clusters().unwrap();
     assert_eq!(cluster_bytes(dir), before);
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
 }
 
 #[test]
@@ -462,7 +439,7 @@ fn runs_are_built_in_the_background_and_survive_a_reopen() {
     }
     let log = Log::open(dir, signer(), clustered(2, 2)).unwrap();
     log.settle_clusters().unwrap();
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
 }
 
 /// Change `from` to `to` (same length) in the first record of a run holding it, and fix the
@@ -492,15 +469,12 @@ fn forge(path: &Path, from: &[u8], to: &[u8]) -> bool {
 
 #[test]
 fn a_record_forged_in_a_run_is_never_shown() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
-    let recs: Vec<NewRecord> = (0..1500).map(rec).collect();
     let cfg = Config {
         encrypt: false,
         ..clustered(2, 2)
     };
-    let log = write(dir, cfg, &recs);
-    log.settle_clusters().unwrap();
+    let (d, recs, log) = settled(1500, cfg);
+    let dir = d.path();
     let before = cluster_bytes(dir);
     // Record 701's id becomes another's in the run that holds it.
     let forged = before
@@ -545,7 +519,7 @@ fn a_record_forged_in_a_run_is_never_shown() {
     let theirs = std::fs::read(other.join("clusters").join(p.file_name().unwrap())).unwrap();
     std::fs::write(p, &theirs).unwrap();
     let log = Log::open(dir, signer(), clustered(2, 2)).unwrap();
-    check_answers(&|q: &Query| log.search(q).unwrap(), &recs);
+    check_answers(&|q: &Query| log.search(q), &recs);
     log.settle_clusters().unwrap();
     assert_eq!(cluster_bytes(dir), before);
 }

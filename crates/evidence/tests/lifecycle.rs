@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{record, signer, small, write_log};
+use common::{all_hits, record, signer, small, write_log};
 use midwatch_evidence::codec::{FRAME_RECORD, Frames, decode_record};
 use midwatch_evidence::log::segment_file;
 use midwatch_evidence::manifest::{Manifest, SegmentState};
@@ -31,33 +31,6 @@ fn intact(dir: &Path) -> midwatch_evidence::Report {
     let r = verify_dir(dir, &Options::default());
     assert_eq!(r.status, Status::Intact, "{:?}", r.problem);
     r
-}
-
-/// Every hit of a query, page by page (`limit` each), checking that each page is newest first,
-/// joins the previous one without gap or repeat, and that only the last has no cursor.
-fn all_hits(search: &dyn Fn(&Query) -> Result<Page, SearchError>, q: &Query) -> Vec<Hit> {
-    let mut out: Vec<Hit> = Vec::new();
-    let mut q = q.clone();
-    loop {
-        let page = search(&q).unwrap();
-        let limit = q.limit.unwrap_or(100);
-        assert!(page.hits.len() <= limit);
-        for w in page.hits.windows(2) {
-            assert!(w[0].seq > w[1].seq, "newest first");
-        }
-        if let (Some(prev), Some(first)) = (out.last(), page.hits.first()) {
-            assert!(prev.seq > first.seq, "pages overlap");
-        }
-        out.extend(page.hits.iter().cloned());
-        match page.next {
-            Some(n) => {
-                assert_eq!(page.hits.len(), limit, "a page with a cursor is full");
-                assert_eq!(Some(n), page.hits.last().map(|h| h.seq));
-                q.before = Some(n);
-            }
-            None => return out,
-        }
-    }
 }
 
 fn seqs(hits: &[Hit]) -> Vec<u64> {

@@ -1,7 +1,8 @@
 //! Shared helpers of the evidence tests.
 #![allow(dead_code, reason = "each test file uses a part")]
 
-use midwatch_evidence::{Config, Kind, Log, NewRecord, Signer};
+use midwatch_evidence::search::SearchError;
+use midwatch_evidence::{Config, Hit, Kind, Log, NewRecord, Page, Query, Signer};
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,4 +61,31 @@ pub fn write_log(dir: &Path, cfg: Config, n: u64, batch: u64) {
         i += batch;
     }
     log.close().unwrap();
+}
+
+/// Every hit of a query, page by page (`limit` each), checking that each page is newest first,
+/// joins the previous one without gap or repeat, and that only the last has no cursor.
+pub fn all_hits(search: &dyn Fn(&Query) -> Result<Page, SearchError>, q: &Query) -> Vec<Hit> {
+    let mut out: Vec<Hit> = Vec::new();
+    let mut q = q.clone();
+    loop {
+        let page = search(&q).unwrap();
+        let limit = q.limit.unwrap_or(100);
+        assert!(page.hits.len() <= limit);
+        for w in page.hits.windows(2) {
+            assert!(w[0].seq > w[1].seq, "newest first");
+        }
+        if let (Some(prev), Some(first)) = (out.last(), page.hits.first()) {
+            assert!(prev.seq > first.seq, "pages overlap");
+        }
+        out.extend(page.hits.iter().cloned());
+        match page.next {
+            Some(n) => {
+                assert_eq!(page.hits.len(), limit, "a page with a cursor is full");
+                assert_eq!(Some(n), page.hits.last().map(|h| h.seq));
+                q.before = Some(n);
+            }
+            None => return out,
+        }
+    }
 }
