@@ -10,7 +10,8 @@
 //! do not: payloads stay as sealed (encrypted ones stay encrypted, so erasing an identity's key
 //! shreds both copies); runs are signed and every block hashed (below); a damaged or
 //! missing run is rebuilt from the segments; records of segments retention removed are
-//! rewritten out at once; verification and export never read runs.
+//! rewritten out at once; verification never reads runs, and an export takes the bytes and
+//! proofs of the records a search found from the segments.
 //!
 //! File `clusters/L{level}-{first segment}.mwc`: the magic, then records, each
 //! `key u64, seq u64, time i64, segment u64, offset u64, crc u32, frame length u32, frame`
