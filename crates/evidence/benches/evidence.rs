@@ -203,20 +203,8 @@ fn index(base: &Path) {
     let records = 34_000u64;
     let prepared: Vec<(Header, Vec<u64>)> = (0..records)
         .map(|i| {
-            let r = event(i * 7, 100_000);
-            let h = Header {
-                seq: i + 1,
-                time: r.time,
-                kind: r.kind,
-                flags: 0,
-                class_uid: r.class_uid,
-                uid: r.uid,
-                session: r.session,
-                identity: r.identity,
-                app: r.app,
-                action: r.action,
-            };
-            (h, r.word_keys)
+            let (h, _, words) = event(i * 7, 100_000).into_parts(i + 1, 0);
+            (h, words)
         })
         .collect();
     // Seven header keys a record (session, identity, app, action, uid, class, kind).

@@ -29,7 +29,7 @@ use crate::index::field;
 use crate::sign::Signer;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -76,6 +76,8 @@ pub(crate) struct Run {
     blocks: Vec<Block>,
     file: File,
     path: PathBuf,
+    /// Which file this is (inode and length), so a pass reuses a run still in place.
+    identity: (u64, u64),
     /// Set when a read finds a record damaged: the builder then copies its segments again.
     damaged: std::sync::atomic::AtomicBool,
 }
@@ -111,8 +113,10 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
 impl Run {
     /// Open and check a run file (its table and footer; records are checked as read).
     pub(crate) fn open(path: &Path, public: &[u8; 32]) -> std::io::Result<Run> {
+        use std::os::unix::fs::MetadataExt;
         let file = File::open(path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let len = meta.len();
         if len < (MAGIC.len() + FOOT) as u64 {
             return Err(bad(path, "too short for a run file"));
         }
@@ -205,6 +209,7 @@ impl Run {
             blocks: list,
             file,
             path: path.to_path_buf(),
+            identity: (meta.ino(), len),
             damaged: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -475,7 +480,8 @@ struct Cursor {
 
 impl Cursor {
     fn new(run: &Run) -> std::io::Result<Cursor> {
-        let mut f = File::open(&run.path)?;
+        let mut f = run.file.try_clone()?;
+        f.seek(std::io::SeekFrom::Start(0))?;
         let end = run
             .blocks
             .last()
@@ -537,17 +543,28 @@ pub(crate) struct Clusters {
     runs: Mutex<Vec<Arc<Run>>>,
 }
 
-/// Every run file in `dir`, opened, oldest range first.
-fn load(dir: &Path, public: &[u8; 32]) -> Vec<(PathBuf, std::io::Result<Run>)> {
+/// Every run file in `dir`, oldest range first: those of `known` still in place as they are,
+/// the others opened and checked.
+fn load(
+    dir: &Path,
+    public: &[u8; 32],
+    known: &[Arc<Run>],
+) -> Vec<(PathBuf, std::io::Result<Arc<Run>>)> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<(PathBuf, std::io::Result<Run>)> = rd
+    let mut out: Vec<(PathBuf, std::io::Result<Arc<Run>>)> = rd
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_str().and_then(parse_name).is_some())
         .map(|e| {
             let p = e.path();
-            let r = Run::open(&p, public);
+            let now = std::fs::metadata(&p).map(|m| (m.ino(), m.len())).ok();
+            let same = known
+                .iter()
+                .find(|r| r.path == p && Some(r.identity) == now)
+                .map(Arc::clone);
+            let r = same.map_or_else(|| Run::open(&p, public).map(Arc::new), Ok);
             (p, r)
         })
         .collect();
@@ -558,9 +575,9 @@ fn load(dir: &Path, public: &[u8; 32]) -> Vec<(PathBuf, std::io::Result<Run>)> {
 /// The readable runs of a log directory signed with `public`, oldest range first (damaged
 /// ones left out: their segments are searched directly).
 pub(crate) fn load_runs(log_dir: &Path, public: &[u8; 32]) -> Vec<Arc<Run>> {
-    load(&log_dir.join(DIR), public)
+    load(&log_dir.join(DIR), public, &[])
         .into_iter()
-        .filter_map(|(_, r)| r.ok().map(Arc::new))
+        .filter_map(|(_, r)| r.ok())
         .collect()
 }
 
@@ -655,9 +672,14 @@ impl Clusters {
             remove(p)?;
         }
         let mut runs: Vec<Arc<Run>> = Vec::new();
-        for (p, r) in load(&self.dir, &self.public) {
+        let known: Vec<Arc<Run>> = self
+            .runs()
+            .into_iter()
+            .filter(|r| !damaged.contains(&r.path))
+            .collect();
+        for (p, r) in load(&self.dir, &self.public, &known) {
             match r {
-                Ok(r) => runs.push(Arc::new(r)),
+                Ok(r) => runs.push(r),
                 Err(e) => {
                     warn(&format!("session cluster run damaged, rebuilding it: {e}"));
                     remove(&p)?;

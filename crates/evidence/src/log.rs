@@ -125,6 +125,25 @@ pub struct NewRecord {
     pub word_keys: Vec<u64>,
 }
 
+impl NewRecord {
+    /// The record's header as record `seq` with `flags`, its payload and its word keys.
+    pub fn into_parts(self, seq: u64, flags: u8) -> (Header, Vec<u8>, Vec<u64>) {
+        let h = Header {
+            seq,
+            time: self.time,
+            kind: self.kind,
+            flags,
+            class_uid: self.class_uid,
+            uid: self.uid,
+            session: self.session,
+            identity: self.identity,
+            app: self.app,
+            action: self.action,
+        };
+        (h, self.payload, self.word_keys)
+    }
+}
+
 /// What an acknowledged append returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
@@ -1014,18 +1033,7 @@ impl Writer {
                 ),
                 None => (0, r.payload.len()),
             };
-            let h = Header {
-                seq,
-                time: r.time,
-                kind: r.kind,
-                flags,
-                class_uid: r.class_uid,
-                uid: r.uid,
-                session: r.session,
-                identity: r.identity,
-                app: r.app,
-                action: r.action,
-            };
+            let (h, payload, word_keys) = r.into_parts(seq, flags);
             let offset = self.active.bytes + self.buf.len() as u64;
             let mut sealed = Ok(());
             let hash = put_frame_with(
@@ -1034,17 +1042,15 @@ impl Writer {
                 |out| {
                     encode_record_head(&h, payload_len, out);
                     match sealer {
-                        Some(k) => sealed = seal_into(k, seq, salt, &r.payload, out),
-                        None => out.extend_from_slice(&r.payload),
+                        Some(k) => sealed = seal_into(k, seq, salt, &payload, out),
+                        None => out.extend_from_slice(&payload),
                     }
                 },
                 |body| chain_hash(&prev, body),
             );
             // Unreachable below 64 GiB; a frame without its payload must not stay.
             sealed.map_err(|_| LogError::Key(KeyError::Format(format!("sealing record {seq}"))))?;
-            self.active
-                .index
-                .add_record(offset, h.time, &h, &r.word_keys);
+            self.active.index.add_record(offset, h.time, &h, &word_keys);
             self.active.min_time = self.active.min_time.min(h.time);
             self.active.max_time = self.active.max_time.max(h.time);
             if let Some(latest) = self.active.kinds.get_mut(usize::from(h.kind)) {

@@ -499,17 +499,18 @@ fn run(
         runs.iter().find(|r| r.covers(s.n))
     };
     let mut rest = eligible.as_slice();
+    // Stretches of segments, newest first: those no run covers are read by their indexes,
+    // the others from their runs, each run with the segments it stands for here.
     while !more && !rest.is_empty() {
-        let direct = rest.iter().take_while(|s| cover(s).is_none()).count();
-        let (now, later) = rest.split_at(if direct > 0 {
-            direct
-        } else {
-            rest.iter().take_while(|s| cover(s).is_some()).count()
-        });
+        let clustered = rest.first().is_some_and(|s| cover(s).is_some());
+        let len = rest
+            .iter()
+            .take_while(|s| cover(s).is_some() == clustered)
+            .count();
+        let (now, later) = rest.split_at(len);
         rest = later;
-        match key {
-            Some(key) if direct == 0 => {
-                // Each run with the segments it stands for here.
+        more = match key {
+            Some(key) if clustered => {
                 let mut list: Vec<(&Arc<Run>, Vec<&Sealed>)> = Vec::new();
                 for s in now {
                     let Some(r) = cover(s) else { continue };
@@ -518,10 +519,10 @@ fn run(
                         _ => list.push((r, vec![*s])),
                     }
                 }
-                more = from_runs(&mut reader, c, key, &list, &mut hits)?;
+                from_runs(&mut reader, c, key, &list, &mut hits)?
             }
-            _ => more = from_segments(&mut reader, c, now, &mut hits)?,
-        }
+            _ => from_segments(&mut reader, c, now, &mut hits)?,
+        };
     }
     let next = if more {
         hits.last().map(|h| h.seq)

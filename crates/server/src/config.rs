@@ -440,4 +440,20 @@ mod tests {
         let err = Config::from_toml("listen = \"nowhere\"\n", "m.toml").unwrap_err();
         assert!(err.0.contains("m.toml"), "{err}");
     }
+
+    #[test]
+    fn session_clusters_are_on_by_default_and_can_be_turned_off() {
+        let on = Config::from_toml("", "x.toml").unwrap();
+        let fan = |c: &Config| c.evidence().unwrap().map(|e| e.log.cluster_fan);
+        assert_eq!(
+            fan(&on),
+            Some(midwatch_evidence::Config::default().cluster_fan)
+        );
+        let off = Config::from_toml("[evidence]\nsession_clusters = false\n", "x.toml").unwrap();
+        assert_eq!(fan(&off), Some(0));
+        let err =
+            Config::from_toml("[evidence]\nsession_clusters = \"maybe\"\n", "m.toml").unwrap_err();
+        assert!(err.0.contains("session_clusters"), "{err}");
+        assert!(err.0.starts_with("m.toml"), "{err}");
+    }
 }
