@@ -377,6 +377,21 @@ pub enum FrameEnd {
     Garbage(u64, String),
 }
 
+/// Where a write cut short by zeros begins: the offset of the first frame that runs past
+/// the bytes' last non-zero byte, if the bytes end in zeros. A write interrupted by a crash
+/// (or caught halfway by a reader) leaves its frames ending in the zero padding of the block
+/// it was writing (see [`crate::direct`]). Such a frame is unfinished only if it also fails
+/// its checks: a whole frame may end in a zero byte.
+pub fn zero_cut(bytes: &[u8]) -> Option<u64> {
+    if bytes.last() != Some(&0) {
+        return None;
+    }
+    let nonzero = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1) as u64;
+    Frames::new(bytes)
+        .find(|f| f.offset + (FRAME_OVERHEAD + f.body.len()) as u64 > nonzero)
+        .map(|f| f.offset)
+}
+
 /// Iterate over the frames of a segment's bytes; [`Frames::end`] says how they stopped.
 #[derive(Debug)]
 pub struct Frames<'a> {
@@ -655,6 +670,27 @@ mod tests {
         let mut f = Frames::new(&seg);
         assert_eq!(f.by_ref().count(), 2);
         assert!(matches!(f.end(), Some(FrameEnd::Garbage(o, _)) if *o == whole as u64));
+    }
+
+    #[test]
+    fn a_frame_running_into_zero_padding_is_found() {
+        let mut seg = Vec::new();
+        put_frame(&mut seg, FRAME_HEADER, b"abc", &sha256(b"abc"));
+        let second = seg.len() as u64;
+        put_frame(&mut seg, FRAME_RECORD, &[7; 100], &[1; 32]);
+        assert_eq!(zero_cut(&seg), None);
+        let mut padded = seg.clone();
+        padded.resize(4096, 0);
+        // Whole frames and then zeros: nothing is cut short.
+        assert_eq!(zero_cut(&padded), None);
+        // The second frame's last 60 bytes never arrived.
+        let mut cut = seg.clone();
+        let n = cut.len();
+        cut[n - 60..].fill(0);
+        cut.resize(4096, 0);
+        assert_eq!(zero_cut(&cut), Some(second));
+        assert_eq!(zero_cut(&[]), None);
+        assert_eq!(zero_cut(&[0; 10]), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod bundle;
 mod cluster;
 pub mod codec;
+mod direct;
 pub mod html;
 pub mod index;
 pub mod log;

@@ -12,6 +12,7 @@ use crate::codec::{
     Kind, SegmentHeader, chain_hash, decode_record, encode_record_head, hex, put_frame,
     put_frame_with, sha256,
 };
+use crate::direct::Direct;
 use crate::index::{MemIndex, SegmentIndex};
 use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal_into};
@@ -53,6 +54,9 @@ pub struct Config {
     /// How many times runs merge: a run of the top level stands for `cluster_fan` to this
     /// power segments.
     pub cluster_levels: u32,
+    /// Write the active segment around the page cache where the file system allows it
+    /// (see [`crate::direct`]); otherwise, or when off, through it.
+    pub direct_io: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Config {
             .field("failpoint", &self.failpoint)
             .field("cluster_fan", &self.cluster_fan)
             .field("cluster_levels", &self.cluster_levels)
+            .field("direct_io", &self.direct_io)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +89,7 @@ impl Default for Config {
             failpoint: None,
             cluster_fan: 16,
             cluster_levels: 2,
+            direct_io: true,
         }
     }
 }
@@ -229,6 +235,8 @@ pub fn index_file(n: u64) -> String {
 struct Active {
     n: u64,
     file: Arc<File>,
+    /// The same file opened for direct appends, where it could be.
+    direct: Option<Direct>,
     path: PathBuf,
     bytes: u64,
     first_seq: u64,
@@ -852,46 +860,66 @@ impl Writer {
         let mut kinds = [None; KIND_SLOTS];
         let mut good_end = 0u64;
         let mut saw_header = false;
+        // A frame running into the zeros that end the file is an unfinished write if it
+        // fails its checks (see `zero_cut`).
+        let cut = crate::codec::zero_cut(&bytes);
         while let Some(f) = frames.next() {
-            match f.kind {
-                FRAME_HEADER => {
-                    let h = SegmentHeader::decode(f.body)
-                        .map_err(|e| damaged(f.offset, &e.to_string()))?;
-                    if f.offset != 0 || sha256(f.body) != f.digest || h.segment != entry.segment {
-                        return Err(damaged(f.offset, "bad segment header"));
+            let checked: Result<(), LogError> = 'frame: {
+                match f.kind {
+                    FRAME_HEADER => {
+                        let h = match SegmentHeader::decode(f.body) {
+                            Ok(h) => h,
+                            Err(e) => break 'frame Err(damaged(f.offset, &e.to_string())),
+                        };
+                        if f.offset != 0 || sha256(f.body) != f.digest || h.segment != entry.segment
+                        {
+                            break 'frame Err(damaged(f.offset, "bad segment header"));
+                        }
+                        saw_header = true;
                     }
-                    saw_header = true;
-                }
-                FRAME_RECORD => {
-                    let (h, _) =
-                        decode_record(f.body).map_err(|e| damaged(f.offset, &e.to_string()))?;
-                    let hash = chain_hash(&last_hash, f.body);
-                    if h.seq != next_seq || hash != f.digest {
-                        return Err(damaged(f.offset, "record out of chain"));
+                    FRAME_RECORD => {
+                        let h = match decode_record(f.body) {
+                            Ok((h, _)) => h,
+                            Err(e) => break 'frame Err(damaged(f.offset, &e.to_string())),
+                        };
+                        let hash = chain_hash(&last_hash, f.body);
+                        if h.seq != next_seq || hash != f.digest {
+                            break 'frame Err(damaged(f.offset, "record out of chain"));
+                        }
+                        min_time = min_time.min(h.time);
+                        max_time = max_time.max(h.time);
+                        if let Some(latest) = kinds.get_mut(usize::from(h.kind)) {
+                            *latest = Some(latest.map_or(h.time, |t: i64| t.max(h.time)));
+                        }
+                        last_hash = hash;
+                        leaves.push(hash);
+                        next_seq += 1;
                     }
-                    min_time = min_time.min(h.time);
-                    max_time = max_time.max(h.time);
-                    if let Some(latest) = kinds.get_mut(usize::from(h.kind)) {
-                        *latest = Some(latest.map_or(h.time, |t: i64| t.max(h.time)));
+                    FRAME_CHECKPOINT => {
+                        let c = match Checkpoint::decode(f.body) {
+                            Ok(c) => c,
+                            Err(e) => break 'frame Err(damaged(f.offset, &e.to_string())),
+                        };
+                        if sha256(f.body) != f.digest || c.last_seq + 1 != next_seq {
+                            break 'frame Err(damaged(f.offset, "bad checkpoint"));
+                        }
+                        last_cp = c.digest();
+                        leaves.clear();
+                        cp_first = next_seq;
                     }
-                    last_hash = hash;
-                    leaves.push(hash);
-                    next_seq += 1;
-                }
-                FRAME_CHECKPOINT => {
-                    let c = Checkpoint::decode(f.body)
-                        .map_err(|e| damaged(f.offset, &e.to_string()))?;
-                    if sha256(f.body) != f.digest || c.last_seq + 1 != next_seq {
-                        return Err(damaged(f.offset, "bad checkpoint"));
+                    FRAME_TOMBSTONE if sha256(f.body) != f.digest => {
+                        break 'frame Err(damaged(f.offset, "bad tombstone"));
                     }
-                    last_cp = c.digest();
-                    leaves.clear();
-                    cp_first = next_seq;
+                    _ => {}
                 }
-                FRAME_TOMBSTONE if sha256(f.body) != f.digest => {
-                    return Err(damaged(f.offset, "bad tombstone"));
+                Ok(())
+            };
+            if let Err(e) = checked {
+                if cut == Some(f.offset) {
+                    good_end = f.offset;
+                    break;
                 }
-                _ => {}
+                return Err(e);
             }
             good_end = frames.position();
         }
@@ -923,9 +951,15 @@ impl Writer {
         } else {
             Some(Instant::now())
         };
+        let direct = if cfg.direct_io {
+            Direct::open(&path, good_end).map_err(io_err(&path))?
+        } else {
+            None
+        };
         let active = Active {
             n: entry.segment,
             file: Arc::new(file),
+            direct,
             path,
             bytes: good_end,
             first_seq: entry.first_seq,
@@ -1128,10 +1162,17 @@ impl Writer {
         let mut f = &*self.active.file;
         if self.cfg.failpoint == Some(Failpoint::MidWrite) && self.buf.len() > 1 {
             let half = self.buf.get(..self.buf.len() / 2).unwrap_or_default();
-            let _ = f.write_all(half);
+            let _ = match &mut self.active.direct {
+                Some(d) => d.append(half),
+                None => f.write_all(half),
+            };
             std::process::abort();
         }
-        f.write_all(&self.buf).map_err(io_err(&self.active.path))?;
+        match &mut self.active.direct {
+            Some(d) => d.append(&self.buf),
+            None => f.write_all(&self.buf),
+        }
+        .map_err(io_err(&self.active.path))?;
         self.writes += 1;
         self.undurable
             .push_back((self.writes, self.next_seq.saturating_sub(1)));
@@ -1187,6 +1228,14 @@ impl Writer {
     fn rotate(&mut self) -> Result<(), LogError> {
         self.checkpoint()?;
         self.flush()?;
+        if self.active.direct.take().is_some() {
+            // Direct writes padded the last block with zeros: a sealed segment ends with
+            // its last frame.
+            self.active
+                .file
+                .set_len(self.active.bytes)
+                .map_err(io_err(&self.active.path))?;
+        }
         self.active
             .file
             .sync_data()
@@ -1239,10 +1288,17 @@ impl Writer {
             .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))?;
         self.sealed.insert(n, Arc::new(index));
         let path = self.dir.join(segment_file(next));
+        let bytes = std::fs::metadata(&path).map_err(io_err(&path))?.len();
+        let direct = if self.cfg.direct_io {
+            Direct::open(&path, bytes).map_err(io_err(&path))?
+        } else {
+            None
+        };
         self.active = Active {
             n: next,
             file: Arc::new(file),
-            bytes: std::fs::metadata(&path).map_err(io_err(&path))?.len(),
+            direct,
+            bytes,
             path,
             first_seq: self.next_seq,
             prev_hash: self.last_hash,

@@ -208,6 +208,30 @@ fn problem(seg: &SegmentEntry, offset: Option<u64>, seq: Option<u64>, what: Stri
 
 /// Check one segment's bytes from the state its header claims.
 fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOutcome {
+    let out = check_segment(bytes, seg, pk);
+    // In the active segment, a frame that fails where the file ends in zeros is a write
+    // still under way or cut by a crash, as a frame the file ends inside is.
+    if seg.state == SegmentState::Active
+        && let Some(p) = &out.problem
+        && let Some(at) = crate::codec::zero_cut(bytes)
+        && p.offset == Some(at)
+        && let Some(before) = bytes.get(..at as usize)
+    {
+        let mut out = check_segment(before, seg, pk);
+        if out.problem.is_none() {
+            out.warnings.push(format!(
+                "{}: an unfinished write of {} bytes at byte {at}, ending in zeros (never acknowledged; cut when the log reopens)",
+                seg.file,
+                bytes.len() as u64 - at
+            ));
+            out.bytes = bytes.len() as u64;
+        }
+        return out;
+    }
+    out
+}
+
+fn check_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOutcome {
     let mut out = SegmentOutcome {
         start: State {
             next_seq: seg.first_seq,
@@ -383,7 +407,13 @@ fn verify_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOut
             if seg.state == SegmentState::Active
                 && bytes.get(*at as usize..).is_some_and(|r| r.iter().all(|b| *b == 0)) =>
         {
-            out.warnings.push(format!("{}: zero bytes after byte {at} (an unfinished write)", seg.file));
+            // Direct writes pad the active segment's last block with zeros: that much is
+            // how it is written, more is a write cut short.
+            let len = bytes.len() as u64;
+            let block = crate::direct::BLOCK as u64;
+            if !len.is_multiple_of(block) || len - at >= block {
+                out.warnings.push(format!("{}: zero bytes after byte {at} (an unfinished write)", seg.file));
+            }
         }
         Some(FrameEnd::Torn(at)) => {
             fail(&mut out, *at, None, "segment ends inside a frame (truncated)".into());

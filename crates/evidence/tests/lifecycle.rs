@@ -1076,7 +1076,10 @@ fn garbage_in_the_active_segment_is_refused_with_its_place() {
     std::fs::write(&seg, &b).unwrap();
     let log = Log::open(&dst, signer(), small()).unwrap();
     assert_eq!(log.last_seq(), 40);
-    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+    // (The active segment was written directly, its last block padded with zeros: those
+    // are cut too.)
+    let end = frames.last().unwrap().1 as usize;
+    assert_eq!(std::fs::read(&seg).unwrap(), &bytes[..end]);
 }
 
 #[test]
@@ -1136,4 +1139,141 @@ fn a_record_too_large_for_a_frame_is_refused_and_the_batch_with_it() {
         ["ev-4", "ev-2", "ev-1", "ev-0"]
     );
     assert_eq!(intact(dir).records, 4);
+}
+
+/// Record frames' bodies of every segment of a log, in order.
+fn record_bodies(dir: &Path) -> Vec<Vec<u8>> {
+    let m = Manifest::load(dir).unwrap();
+    let mut out = Vec::new();
+    for s in &m.segments {
+        let bytes = std::fs::read(dir.join(&s.file)).unwrap();
+        for f in Frames::new(&bytes) {
+            if f.kind == FRAME_RECORD {
+                out.push(f.body.to_vec());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn direct_and_cached_writes_leave_the_same_records_and_sealed_segments_end_with_their_frames() {
+    let d = tempfile::tempdir().unwrap();
+    let cached = Config {
+        direct_io: false,
+        encrypt: false,
+        ..small()
+    };
+    let direct = Config {
+        encrypt: false,
+        ..small()
+    };
+    write_log(&d.path().join("cached"), cached, 300, 7);
+    write_log(&d.path().join("direct"), direct, 300, 7);
+    let a = record_bodies(&d.path().join("cached"));
+    assert_eq!(a.len(), 300);
+    assert_eq!(a, record_bodies(&d.path().join("direct")));
+    for name in ["cached", "direct"] {
+        let dir = d.path().join(name);
+        let m = Manifest::load(&dir).unwrap();
+        assert!(m.segments.len() > 3, "{name}: several segments");
+        for s in &m.segments {
+            let bytes = std::fs::read(dir.join(&s.file)).unwrap();
+            let mut f = Frames::new(&bytes);
+            f.by_ref().count();
+            if s.state == SegmentState::Sealed {
+                assert_eq!(f.position(), bytes.len() as u64, "{name} {}", s.file);
+                assert_eq!(s.bytes, bytes.len() as u64);
+            }
+        }
+        let r = verify_dir(&dir, &Options::default());
+        assert_eq!(r.status, Status::Intact, "{name}: {r:?}");
+        assert!(r.warnings.is_empty(), "{name}: {:?}", r.warnings);
+        // Reopened, both go on from where they were.
+        let log = Log::open(&dir, signer(), small()).unwrap();
+        assert_eq!(log.last_seq(), 300);
+        log.append(vec![record(300)]).unwrap();
+        log.close().unwrap();
+        assert_eq!(verify_dir(&dir, &Options::default()).status, Status::Intact);
+    }
+}
+
+#[test]
+fn a_write_cut_short_in_zeros_is_an_unfinished_write_but_other_damage_is_not() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    // No checkpoint after the last records: the log is dropped, not closed.
+    {
+        let log = Log::open(&src, signer(), small()).unwrap();
+        log.append((0..10).map(record).collect()).unwrap();
+    }
+    let m = Manifest::load(&src).unwrap();
+    let name = m.segments.last().unwrap().file.clone();
+    let bytes = std::fs::read(src.join(&name)).unwrap();
+    let frames: Vec<(u64, u64)> = {
+        let mut f = Frames::new(&bytes);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while f.next().is_some() {
+            out.push((start, f.position()));
+            start = f.position();
+        }
+        out
+    };
+    let (last_start, last_end) = *frames.last().unwrap();
+    let copy = |n: &str, b: &[u8]| {
+        let dst = d.path().join(n);
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::copy(src.join("keys"), dst.join("keys")).ok();
+        std::fs::write(dst.join(&name), b).unwrap();
+        dst
+    };
+    // The last record's final 100 bytes never reached the disk: zeros from there on.
+    let mut cut = bytes[..last_end as usize].to_vec();
+    let n = cut.len();
+    cut[n - 100..].fill(0);
+    cut.resize(n.div_ceil(4096) * 4096 + 4096, 0);
+    let dst = copy("cut", &cut);
+    let r = verify_dir(&dst, &Options::default());
+    assert_eq!(r.status, Status::Intact, "{r:?}");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("unfinished write") && w.contains(&format!("at byte {last_start}"))),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.records, 9);
+    let log = Log::open(&dst, signer(), small()).unwrap();
+    assert_eq!(log.last_seq(), 9);
+    assert_eq!(
+        std::fs::read(dst.join(&name)).unwrap(),
+        &bytes[..last_start as usize]
+    );
+    log.append(vec![record(9)]).unwrap();
+    drop(log);
+    assert_eq!(verify_dir(&dst, &Options::default()).status, Status::Intact);
+
+    // A changed byte in the last record, the file then ending in zeros as direct writes
+    // leave it: damage, not an unfinished write.
+    let mut changed = bytes[..last_end as usize].to_vec();
+    changed[last_start as usize + 20] ^= 0x40;
+    changed.resize(last_end.div_ceil(4096) as usize * 4096, 0);
+    let dst = copy("changed", &changed);
+    assert_eq!(
+        verify_dir(&dst, &Options::default()).status,
+        Status::Tampered
+    );
+    let err = Log::open(&dst, signer(), small()).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("at byte {last_start}")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dst.join(&name)).unwrap(), changed);
 }

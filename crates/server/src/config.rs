@@ -68,6 +68,9 @@ pub struct EvidenceConfig {
     /// Keep a copy of sealed records grouped by session, so searches by session read a
     /// few long spans rather than a record at a time (about as much disk again).
     pub session_clusters: bool,
+    /// Write the active segment straight to the device, around the page cache, where the
+    /// file system allows it (it falls back to the page cache where not).
+    pub direct_io: bool,
 }
 
 impl Default for EvidenceConfig {
@@ -87,6 +90,7 @@ impl Default for EvidenceConfig {
             anchor_url: None,
             retention: std::collections::BTreeMap::new(),
             session_clusters: true,
+            direct_io: true,
         }
     }
 }
@@ -190,6 +194,7 @@ impl Config {
                 } else {
                     0
                 },
+                direct_io: e.direct_io,
                 ..midwatch_evidence::Config::default()
             },
             retention,
@@ -455,5 +460,18 @@ mod tests {
             Config::from_toml("[evidence]\nsession_clusters = \"maybe\"\n", "m.toml").unwrap_err();
         assert!(err.0.contains("session_clusters"), "{err}");
         assert!(err.0.starts_with("m.toml"), "{err}");
+    }
+
+    #[test]
+    fn direct_writes_are_on_by_default_and_can_be_turned_off() {
+        let direct = |c: &Config| c.evidence().unwrap().map(|e| e.log.direct_io);
+        assert_eq!(
+            direct(&Config::from_toml("", "x.toml").unwrap()),
+            Some(true)
+        );
+        let off = Config::from_toml("[evidence]\ndirect_io = false\n", "x.toml").unwrap();
+        assert_eq!(direct(&off), Some(false));
+        let err = Config::from_toml("[evidence]\ndirect_io = 1\n", "m.toml").unwrap_err();
+        assert!(err.0.contains("direct_io"), "{err}");
     }
 }
