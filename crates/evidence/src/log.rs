@@ -235,8 +235,9 @@ pub fn index_file(n: u64) -> String {
 struct Active {
     n: u64,
     file: Arc<File>,
-    /// The same file opened for direct appends, where it could be.
-    direct: Option<Direct>,
+    /// The same file opened for direct appends, where it could be (the writer and a sync
+    /// write through it in turn, the writer's lock taken first).
+    direct: Option<Arc<Mutex<Direct>>>,
     path: PathBuf,
     bytes: u64,
     first_seq: u64,
@@ -281,6 +282,8 @@ pub(crate) struct Writer {
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
     buf: Vec<u8>,
+    /// Bytes counted as written but left for the next sync to write (direct writes only).
+    pending: Vec<u8>,
     _lock: File,
 }
 
@@ -545,13 +548,24 @@ impl Log {
             if !s.syncing {
                 s.syncing = true;
                 drop(s);
-                let (target, current) = {
-                    let w = lock(&self.shared.writer);
-                    (w.writes, Arc::clone(&w.active.file))
+                let (target, current, written) = {
+                    let mut w = lock(&self.shared.writer);
+                    // Writes left for the sync (see `Writer::flush`) go to the file first,
+                    // in order: the direct file is taken before the writer is let go.
+                    let direct = w.active.direct.clone();
+                    let mut file = direct.as_deref().map(lock);
+                    let pending = std::mem::take(&mut w.pending);
+                    let target = (w.writes, Arc::clone(&w.active.file));
+                    drop(w);
+                    let written = match &mut file {
+                        Some(d) if !pending.is_empty() => d.append(&pending),
+                        _ => Ok(()),
+                    };
+                    (target.0, target.1, written)
                 };
                 // A rotation syncs the sealed segment itself, so syncing the current file
                 // covers everything written so far.
-                let r = current.sync_data().and_then(|()| {
+                let r = written.and_then(|()| current.sync_data()).and_then(|()| {
                     if Arc::ptr_eq(file, &current) {
                         Ok(())
                     } else {
@@ -707,6 +721,7 @@ impl Log {
                 .sign(&w.signer);
                 w.write_tombstone(&t)?;
                 w.flush()?;
+                w.write_pending()?;
                 w.active.file.sync_data().map_err(io_err(&w.active.path))?;
                 w.manifest.bury(seg.segment, &t);
                 let dir = w.dir.clone();
@@ -952,7 +967,9 @@ impl Writer {
             Some(Instant::now())
         };
         let direct = if cfg.direct_io {
-            Direct::open(&path, good_end).map_err(io_err(&path))?
+            Direct::open(&path, good_end)
+                .map_err(io_err(&path))?
+                .map(|d| Arc::new(Mutex::new(d)))
         } else {
             None
         };
@@ -996,6 +1013,7 @@ impl Writer {
             },
             writes: 0,
             buf: Vec::with_capacity(1 << 20),
+            pending: Vec::new(),
             _lock: lock_file,
         })
     }
@@ -1162,24 +1180,51 @@ impl Writer {
         let mut f = &*self.active.file;
         if self.cfg.failpoint == Some(Failpoint::MidWrite) && self.buf.len() > 1 {
             let half = self.buf.get(..self.buf.len() / 2).unwrap_or_default();
-            let _ = match &mut self.active.direct {
-                Some(d) => d.append(half),
+            let _ = match &self.active.direct {
+                Some(d) => {
+                    let mut d = lock(d);
+                    d.append(&self.pending).and_then(|()| d.append(half))
+                }
                 None => f.write_all(half),
             };
             std::process::abort();
         }
-        match &mut self.active.direct {
-            Some(d) => d.append(&self.buf),
-            None => f.write_all(&self.buf),
+        match &self.active.direct {
+            // A small write waits for the sync, which writes all that are waiting at once:
+            // callers appending at the same time share one write as they share one sync.
+            Some(_) if self.pending.len() + self.buf.len() < FLUSH_BYTES => {
+                self.pending.extend_from_slice(&self.buf);
+            }
+            Some(d) => {
+                let mut d = lock(d);
+                d.append(&self.pending)
+                    .and_then(|()| d.append(&self.buf))
+                    .map_err(io_err(&self.active.path))?;
+                self.pending.clear();
+            }
+            None => f.write_all(&self.buf).map_err(io_err(&self.active.path))?,
         }
-        .map_err(io_err(&self.active.path))?;
         self.writes += 1;
         self.undurable
             .push_back((self.writes, self.next_seq.saturating_sub(1)));
         self.active.bytes += self.buf.len() as u64;
         self.buf.clear();
         if self.cfg.failpoint == Some(Failpoint::BeforeSync) {
+            let _ = self.write_pending();
             std::process::abort();
+        }
+        Ok(())
+    }
+
+    /// Write what waits for the next sync now (before syncing the file under the lock).
+    fn write_pending(&mut self) -> Result<(), LogError> {
+        if let Some(d) = &self.active.direct
+            && !self.pending.is_empty()
+        {
+            lock(d)
+                .append(&self.pending)
+                .map_err(io_err(&self.active.path))?;
+            self.pending.clear();
         }
         Ok(())
     }
@@ -1228,6 +1273,7 @@ impl Writer {
     fn rotate(&mut self) -> Result<(), LogError> {
         self.checkpoint()?;
         self.flush()?;
+        self.write_pending()?;
         if self.active.direct.take().is_some() {
             // Direct writes padded the last block with zeros: a sealed segment ends with
             // its last frame.
@@ -1290,7 +1336,9 @@ impl Writer {
         let path = self.dir.join(segment_file(next));
         let bytes = std::fs::metadata(&path).map_err(io_err(&path))?.len();
         let direct = if self.cfg.direct_io {
-            Direct::open(&path, bytes).map_err(io_err(&path))?
+            Direct::open(&path, bytes)
+                .map_err(io_err(&path))?
+                .map(|d| Arc::new(Mutex::new(d)))
         } else {
             None
         };
@@ -1491,6 +1539,7 @@ mod tests {
             let mut w = lock(&log.shared.writer);
             let before = w.writes;
             w.write(vec![rec(2)]).unwrap();
+            w.write_pending().unwrap();
             (w.writes, before)
         };
         assert_eq!(seqs(&log), [2, 1]);

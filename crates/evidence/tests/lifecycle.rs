@@ -1277,3 +1277,74 @@ fn a_write_cut_short_in_zeros_is_an_unfinished_write_but_other_damage_is_not() {
     );
     assert_eq!(std::fs::read(dst.join(&name)).unwrap(), changed);
 }
+
+#[test]
+fn appends_from_many_threads_at_once_are_all_kept_in_one_chain() {
+    for direct_io in [true, false] {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("log");
+        let cfg = Config {
+            direct_io,
+            ..small()
+        };
+        let log = Log::open(&dir, signer(), cfg).unwrap();
+        let (threads, batches) = (8u64, 40u64);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let receipts: Vec<u64> = std::thread::scope(|s| {
+            // A reader verifies the live directory meanwhile: whatever it catches halfway is
+            // an unfinished write, never damage.
+            let reader = s.spawn(|| {
+                let mut checks = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || checks == 0 {
+                    let r = verify_dir(&dir, &Options::default());
+                    assert_ne!(r.status, Status::Tampered, "direct_io={direct_io}: {r:?}");
+                    checks += 1;
+                }
+                checks
+            });
+            let writers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let log = log.clone();
+                    s.spawn(move || {
+                        let mut seqs = Vec::new();
+                        for b in 0..batches {
+                            let n = 1 + (t + b) % 3;
+                            let first = (t * batches + b) * 3;
+                            let recs = (first..first + n).map(record).collect();
+                            seqs.extend(log.append(recs).unwrap().iter().map(|r| r.seq));
+                            if b % 10 == 0 {
+                                log.checkpoint_now().unwrap();
+                            }
+                        }
+                        seqs
+                    })
+                })
+                .collect();
+            let all = writers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+            all
+        });
+        let total = receipts.len() as u64;
+        let unique: BTreeSet<u64> = receipts.iter().copied().collect();
+        assert_eq!(unique, (1..=total).collect(), "direct_io={direct_io}");
+        let found: BTreeSet<u64> = all_hits(&|q| log.search(q), &Query::default())
+            .iter()
+            .map(|h| h.seq)
+            .collect();
+        assert_eq!(found, unique, "direct_io={direct_io}");
+        log.close().unwrap();
+        drop(log);
+        let r = verify_dir(&dir, &Options::default());
+        assert_eq!(r.status, Status::Intact, "{r:?}");
+        assert_eq!(r.records, total);
+        assert!(Manifest::load(&dir).unwrap().segments.len() > 3);
+        assert_eq!(
+            Log::open(&dir, signer(), small()).unwrap().last_seq(),
+            total
+        );
+    }
+}
