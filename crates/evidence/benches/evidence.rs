@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Files written around the page cache (the default) or through it.
+fn direct_io() -> bool {
+    std::env::var("MIDWATCH_BENCH_DIRECT").map_or(true, |v| v != "0")
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -110,7 +115,7 @@ fn appends(base: &Path, n: u64, batch: u64, encrypt: bool, threads: u64) -> Path
     let cfg = Config {
         encrypt,
         cluster_fan: 0,
-        direct_io: std::env::var("MIDWATCH_BENCH_DIRECT").map_or(true, |v| v != "0"),
+        direct_io: direct_io(),
         ..Config::default()
     };
     let log = Log::open(&dir, Signer::from_seed(&[7; 32]), cfg).unwrap();
@@ -265,6 +270,7 @@ fn clusters(base: &Path) {
     let n = 565_000;
     let off = Config {
         cluster_fan: 0,
+        direct_io: direct_io(),
         ..Config::default()
     };
     let log = Log::open(&dir, Signer::from_seed(&[7; 32]), off).unwrap();
@@ -283,7 +289,11 @@ fn clusters(base: &Path) {
         .sum();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), Config::default()).unwrap();
+    let on = Config {
+        direct_io: direct_io(),
+        ..Config::default()
+    };
+    let log = Log::open(&dir, Signer::from_seed(&[7; 32]), on).unwrap();
     log.settle_clusters().unwrap();
     let took = start.elapsed();
     let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);

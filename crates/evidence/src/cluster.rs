@@ -29,7 +29,7 @@ use crate::index::field;
 use crate::sign::Signer;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -338,7 +338,9 @@ fn split_record(bytes: &[u8]) -> Option<(RecHead, &[u8], &[u8])> {
 /// Writes a run file: records in (session key, newest first) order, then the table.
 struct RunWriter {
     part: PathBuf,
-    out: BufWriter<File>,
+    /// Written around the page cache where the file system allows it: runs are read a
+    /// block at a time, long after they are written.
+    out: crate::direct::Sink,
     /// The hash of the block being written.
     block: sha2::Sha256,
     pos: u64,
@@ -348,8 +350,8 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    fn create(part: PathBuf) -> std::io::Result<RunWriter> {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&part)?);
+    fn create(part: PathBuf, direct: bool) -> std::io::Result<RunWriter> {
+        let mut out = crate::direct::Sink::create(&part, direct)?;
         out.write_all(MAGIC)?;
         Ok(RunWriter {
             part,
@@ -457,10 +459,8 @@ impl RunWriter {
         foot.extend_from_slice(MAGIC);
         self.out.write_all(&table)?;
         self.out.write_all(&foot)?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
+        let len = self.pos + (table.len() + foot.len()) as u64;
+        let file = self.out.finish(len)?;
         file.sync_data()?;
         std::fs::rename(&self.part, path)?;
         if let Some(dir) = path.parent() {
@@ -470,29 +470,46 @@ impl RunWriter {
     }
 }
 
-/// Reads a run's records in file order (for merging).
+/// Reads a run's records in file order (for merging), each block checked against the hash
+/// its signed table gives: a merge never carries a changed record into a run it signs.
 struct Cursor {
-    input: BufReader<std::io::Take<File>>,
+    input: crate::direct::Source,
     path: PathBuf,
     head: Option<RecHead>,
     frame: Vec<u8>,
+    /// Where each block ends, with its hash; the block being read is the first.
+    blocks: std::collections::VecDeque<(u64, [u8; 32])>,
+    hash: sha2::Sha256,
+    /// File offset after the last record read.
+    pos: u64,
 }
 
 impl Cursor {
-    fn new(run: &Run) -> std::io::Result<Cursor> {
-        let mut f = run.file.try_clone()?;
-        f.seek(std::io::SeekFrom::Start(0))?;
+    fn new(run: &Run, direct: bool) -> std::io::Result<Cursor> {
         let end = run
             .blocks
             .last()
             .map_or(MAGIC.len() as u64, |b| b.at + b.bytes);
+        let mut input = crate::direct::Source::open(&run.path, end, direct)?;
+        // The file at the path must still be the one whose table was checked.
+        let meta = std::fs::metadata(&run.path)?;
+        if (std::os::unix::fs::MetadataExt::ino(&meta), meta.len()) != run.identity {
+            return Err(bad(&run.path, "replaced since it was opened"));
+        }
         let mut magic = [0u8; 8];
-        f.read_exact(&mut magic)?;
+        input.read_exact(&mut magic)?;
         let mut c = Cursor {
-            input: BufReader::with_capacity(1 << 20, f.take(end - MAGIC.len() as u64)),
+            input,
             path: run.path.clone(),
             head: None,
             frame: Vec::new(),
+            blocks: run
+                .blocks
+                .iter()
+                .map(|b| (b.at + b.bytes, b.hash))
+                .collect(),
+            hash: sha2::Sha256::default(),
+            pos: MAGIC.len() as u64,
         };
         c.advance()?;
         Ok(c)
@@ -503,6 +520,9 @@ impl Cursor {
         match self.input.read_exact(&mut head) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if !self.blocks.is_empty() {
+                    return Err(bad(&self.path, "ends before its last block"));
+                }
                 self.head = None;
                 return Ok(());
             }
@@ -516,6 +536,25 @@ impl Cursor {
         self.input.read_exact(&mut self.frame)?;
         if record_crc(&h, &self.frame) != h.crc {
             return Err(bad(&self.path, format!("record {} damaged", h.seq)));
+        }
+        sha2::Digest::update(&mut self.hash, head);
+        sha2::Digest::update(&mut self.hash, &self.frame);
+        self.pos += (REC_HEAD + len) as u64;
+        let Some(&(block_end, want)) = self.blocks.front() else {
+            return Err(bad(&self.path, "a record after its last block"));
+        };
+        if self.pos > block_end {
+            return Err(bad(&self.path, format!("record {} crosses a block", h.seq)));
+        }
+        if self.pos == block_end {
+            let got: [u8; 32] = sha2::Digest::finalize_reset(&mut self.hash).into();
+            if got != want {
+                return Err(bad(
+                    &self.path,
+                    format!("block before byte {block_end} damaged"),
+                ));
+            }
+            self.blocks.pop_front();
         }
         self.head = Some(h);
         Ok(())
@@ -541,6 +580,8 @@ pub(crate) struct Clusters {
     signer: Signer,
     public: [u8; 32],
     runs: Mutex<Vec<Arc<Run>>>,
+    /// Write runs around the page cache (see [`crate::direct`]).
+    direct: bool,
 }
 
 /// Every run file in `dir`, oldest range first: those of `known` still in place as they are,
@@ -607,8 +648,14 @@ fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Clusters {
     /// The runs of `log_dir` as they are on disk (damaged ones left out).
-    pub(crate) fn open(log_dir: &Path, fan: u64, levels: u32, signer: Signer) -> Clusters {
+    pub(crate) fn open(
+        log_dir: &Path,
+        (fan, levels): (u64, u32),
+        signer: Signer,
+        direct: bool,
+    ) -> Clusters {
         let c = Clusters {
+            direct,
             public: signer.public_key(),
             signer,
             log_dir: log_dir.to_path_buf(),
@@ -814,7 +861,10 @@ impl Clusters {
 
     /// A level-0 run of one sealed segment.
     fn copy_segment(&self, n: u64) -> std::io::Result<Run> {
-        let bytes = std::fs::read(self.log_dir.join(crate::log::segment_file(n)))?;
+        let path = self.log_dir.join(crate::log::segment_file(n));
+        let len = std::fs::metadata(&path)?.len();
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        crate::direct::Source::open(&path, len, self.direct)?.read_to_end(&mut bytes)?;
         let mut list: Vec<(RecHead, usize, usize)> = Vec::new();
         for f in Frames::new(&bytes) {
             if f.kind != FRAME_RECORD {
@@ -844,7 +894,7 @@ impl Clusters {
         }
         list.sort_unstable_by_key(|(h, _, _)| (h.key, std::cmp::Reverse(h.seq)));
         let path = self.dir.join(run_name(0, n));
-        let mut w = RunWriter::create(path.with_extension("mwc.part"))?;
+        let mut w = RunWriter::create(path.with_extension("mwc.part"), self.direct)?;
         for (h, start, end) in list {
             w.push(h, bytes.get(start..end).unwrap_or_default())?;
         }
@@ -863,10 +913,10 @@ impl Clusters {
         states: &SegmentStates,
     ) -> std::io::Result<()> {
         let path = self.dir.join(run_name(level, first));
-        let mut w = RunWriter::create(path.with_extension("mwc.part"))?;
+        let mut w = RunWriter::create(path.with_extension("mwc.part"), self.direct)?;
         let mut cursors = inputs
             .iter()
-            .map(|r| Cursor::new(r))
+            .map(|r| Cursor::new(r, self.direct))
             .collect::<std::io::Result<Vec<_>>>()?;
         let mut heap = BinaryHeap::new();
         for (i, c) in cursors.iter().enumerate() {
@@ -908,7 +958,7 @@ mod tests {
     /// A run of three sessions, 300 records, blocks of at most [`BLOCK`].
     fn sample(dir: &Path) -> PathBuf {
         let path = dir.join(run_name(1, 16));
-        let mut w = RunWriter::create(path.with_extension("mwc.part")).unwrap();
+        let mut w = RunWriter::create(path.with_extension("mwc.part"), true).unwrap();
         let mut list = Vec::new();
         for seq in 1..=300u64 {
             let h = Header {

@@ -97,6 +97,187 @@ impl Direct {
     }
 }
 
+/// A new file written sequentially, directly where the file system allows it (gathered
+/// into writes of [`WINDOW`] bytes), through a buffer in the page cache otherwise.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    Cached(std::io::BufWriter<File>),
+    Direct {
+        file: File,
+        direct: Direct,
+        buf: Vec<u8>,
+    },
+}
+
+impl Sink {
+    /// Create (or empty) `path`.
+    pub(crate) fn create(path: &Path, direct: bool) -> io::Result<Sink> {
+        let file = File::create(path)?;
+        if direct && let Some(d) = Direct::open(path, 0)? {
+            return Ok(Sink::Direct {
+                file,
+                direct: d,
+                buf: Vec::with_capacity(WINDOW),
+            });
+        }
+        Ok(Sink::Cached(std::io::BufWriter::with_capacity(
+            WINDOW, file,
+        )))
+    }
+
+    /// Write what is gathered and return the file, `len` bytes long (not yet synced).
+    pub(crate) fn finish(self, len: u64) -> io::Result<File> {
+        match self {
+            Sink::Cached(w) => w.into_inner().map_err(io::IntoInnerError::into_error),
+            Sink::Direct {
+                file,
+                mut direct,
+                buf,
+            } => {
+                direct.append(&buf)?;
+                // The last block's zero padding.
+                file.set_len(len)?;
+                Ok(file)
+            }
+        }
+    }
+}
+
+impl io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Cached(w) => w.write(bytes),
+            Sink::Direct { direct, buf, .. } => {
+                buf.extend_from_slice(bytes);
+                if buf.len() >= WINDOW {
+                    direct.append(buf)?;
+                    buf.clear();
+                }
+                Ok(bytes.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Cached(w) => w.flush(),
+            // Only whole writes are made: the rest waits for `finish`.
+            Sink::Direct { .. } => Ok(()),
+        }
+    }
+}
+
+/// The first `end` bytes of a file, read in order: directly, into one reused buffer, where
+/// the file system allows it (a file read once, as a whole, need not pass through the page
+/// cache), through a buffer in the cache otherwise.
+#[derive(Debug)]
+pub(crate) enum Source {
+    Cached(std::io::BufReader<std::io::Take<File>>),
+    Direct {
+        file: File,
+        stage: Vec<u8>,
+        /// The window's start in `stage` (aligned).
+        at: usize,
+        /// Bytes of the window not yet handed out: `stage[lo..hi]`.
+        lo: usize,
+        hi: usize,
+        /// File offset of the next read (a multiple of [`BLOCK`]).
+        pos: u64,
+        end: u64,
+    },
+}
+
+impl Source {
+    pub(crate) fn open(path: &Path, end: u64, direct: bool) -> io::Result<Source> {
+        if direct && let Some(file) = open_direct_read(path)? {
+            let stage = vec![0u8; WINDOW + BLOCK];
+            let at = stage.as_ptr().align_offset(BLOCK);
+            if at < BLOCK {
+                return Ok(Source::Direct {
+                    file,
+                    stage,
+                    at,
+                    lo: 0,
+                    hi: 0,
+                    pos: 0,
+                    end,
+                });
+            }
+        }
+        let file = File::open(path)?;
+        Ok(Source::Cached(std::io::BufReader::with_capacity(
+            WINDOW,
+            io::Read::take(file, end),
+        )))
+    }
+}
+
+impl io::Read for Source {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Cached(r) => r.read(out),
+            Source::Direct {
+                file,
+                stage,
+                at,
+                lo,
+                hi,
+                pos,
+                end,
+            } => {
+                if lo == hi {
+                    if *pos >= *end {
+                        return Ok(0);
+                    }
+                    let want = (*end - *pos).min(WINDOW as u64) as usize;
+                    let window = stage
+                        .get_mut(*at..*at + want.div_ceil(BLOCK) * BLOCK)
+                        .ok_or_else(|| io::Error::other("stage too small"))?;
+                    let n = std::os::unix::fs::FileExt::read_at(file, window, *pos)?;
+                    if n == 0 {
+                        return Ok(0);
+                    }
+                    // A read short of a block boundary ends the file: nothing follows it.
+                    let n = n.min(want);
+                    *pos += if n % BLOCK == 0 {
+                        n as u64
+                    } else {
+                        *end - *pos
+                    };
+                    (*lo, *hi) = (*at, *at + n);
+                }
+                let n = out.len().min(*hi - *lo);
+                let (dst, src) = (out.get_mut(..n), stage.get(*lo..*lo + n));
+                if let (Some(dst), Some(src)) = (dst, src) {
+                    dst.copy_from_slice(src);
+                }
+                *lo += n;
+                Ok(n)
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_direct_read(path: &Path) -> io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct_read(_: &Path) -> io::Result<Option<File>> {
+    Ok(None)
+}
+
 #[cfg(target_os = "linux")]
 fn open_direct(path: &Path) -> io::Result<Option<File>> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -160,5 +341,44 @@ mod tests {
         want.extend_from_slice(b"tail");
         let got = std::fs::read(&path).unwrap();
         assert_eq!(&got[..want.len()], &want[..]);
+    }
+
+    #[test]
+    fn a_sink_leaves_exactly_what_was_written_either_way() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        for direct in [true, false] {
+            let path = dir.path().join(format!("out-{direct}"));
+            let mut sink = Sink::create(&path, direct).unwrap();
+            let mut want = Vec::new();
+            for i in 0..3000usize {
+                let piece: Vec<u8> = (0..(i * 7) % 1900).map(|j| (i + j) as u8).collect();
+                sink.write_all(&piece).unwrap();
+                want.extend_from_slice(&piece);
+            }
+            sink.finish(want.len() as u64).unwrap().sync_data().unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), want, "direct={direct}");
+            // Read back in pieces of every size, to several ends.
+            for end in [0, 1, 4096, 5000, want.len() as u64 - 3, want.len() as u64] {
+                let mut src = Source::open(&path, end, direct).unwrap();
+                let mut got = Vec::new();
+                let mut piece = 1;
+                loop {
+                    let mut b = vec![0u8; piece];
+                    let n = std::io::Read::read(&mut src, &mut b).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&b[..n]);
+                    piece = piece * 3 % 70_001 + 1;
+                }
+                assert_eq!(got, &want[..end as usize], "direct={direct} end={end}");
+            }
+            // Asking past the file's end gives what there is.
+            let mut src = Source::open(&path, want.len() as u64 + 10_000, direct).unwrap();
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut src, &mut got).unwrap();
+            assert_eq!(got, want);
+        }
     }
 }

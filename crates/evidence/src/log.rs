@@ -402,9 +402,9 @@ impl Log {
         };
         let clusters = Arc::new(Clusters::open(
             dir,
-            cfg.cluster_fan,
-            cfg.cluster_levels,
+            (cfg.cluster_fan, cfg.cluster_levels),
             signer.clone(),
+            cfg.direct_io,
         ));
         let writer = Writer::recover(dir, cfg, signer, keystore, manifest, anchor, lock_file)?;
         let shared = Arc::new(Shared {

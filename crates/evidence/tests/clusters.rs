@@ -523,3 +523,49 @@ fn a_record_forged_in_a_run_is_never_shown() {
     log.settle_clusters().unwrap();
     assert_eq!(cluster_bytes(dir), before);
 }
+
+#[test]
+fn a_record_forged_in_a_run_is_not_carried_into_the_run_a_merge_signs() {
+    let cfg = Config {
+        encrypt: false,
+        ..clustered(2, 2)
+    };
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let recs: Vec<NewRecord> = (0..N).map(rec).collect();
+    let log = Log::open(dir, signer(), cfg).unwrap();
+    // Appended until a level-0 run waits for its neighbour.
+    let mut next = 0;
+    let lone = loop {
+        log.append(recs[next..next + 40].to_vec()).unwrap();
+        next += 40;
+        log.settle_clusters().unwrap();
+        if let Some(r) = run_files(dir).into_iter().find(|r| r.starts_with("L0-")) {
+            break r;
+        }
+    };
+    let path = dir.join("clusters").join(&lone);
+    assert!(forge(&path, b"files.example.com", b"filez.example.com"));
+    // More records: the next segment seals and the forged run merges with its copy.
+    let sealed_before = sealed(dir).len();
+    while sealed(dir).len() == sealed_before {
+        log.append(recs[next..next + 40].to_vec()).unwrap();
+        next += 40;
+    }
+    log.settle_clusters().unwrap();
+    assert!(
+        !run_files(dir).contains(&lone),
+        "{lone} was merged or dropped: {:?}",
+        run_files(dir)
+    );
+    log.settle_clusters().unwrap();
+    for (p, b) in cluster_bytes(dir) {
+        assert!(
+            !contains(&b, b"filez"),
+            "{} carries the forged bytes",
+            p.display()
+        );
+    }
+    let shown = recs[..next].to_vec();
+    check_answers(&|q: &Query| log.search(q), &shown);
+}
