@@ -862,9 +862,11 @@ impl Clusters {
     /// A level-0 run of one sealed segment.
     fn copy_segment(&self, n: u64) -> std::io::Result<Run> {
         let path = self.log_dir.join(crate::log::segment_file(n));
-        let len = std::fs::metadata(&path)?.len();
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        crate::direct::Source::open(&path, len, self.direct)?.read_to_end(&mut bytes)?;
+        let bytes = if self.direct {
+            crate::direct::read_file(&path)?
+        } else {
+            crate::direct::Whole::from(std::fs::read(&path)?)
+        };
         let mut list: Vec<(RecHead, usize, usize)> = Vec::new();
         for f in Frames::new(&bytes) {
             if f.kind != FRAME_RECORD {

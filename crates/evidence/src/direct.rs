@@ -258,6 +258,59 @@ impl io::Read for Source {
     }
 }
 
+/// A whole file's bytes, read straight into memory where the file system allows it (a file
+/// read once, as a whole, need not pass through the page cache).
+#[derive(Debug)]
+pub(crate) struct Whole {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for Whole {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+            .get(self.at..self.at + self.len)
+            .unwrap_or_default()
+    }
+}
+
+impl From<Vec<u8>> for Whole {
+    fn from(buf: Vec<u8>) -> Whole {
+        let len = buf.len();
+        Whole { buf, at: 0, len }
+    }
+}
+
+/// Read all of `path`: directly where possible, through the page cache otherwise.
+pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
+    const CHUNK: usize = 8 << 20;
+    if let Some(file) = open_direct_read(path)? {
+        let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; len.div_ceil(BLOCK) * BLOCK + BLOCK];
+        let at = buf.as_ptr().align_offset(BLOCK);
+        if at < BLOCK {
+            let mut done = 0;
+            while done < len {
+                let want = (len - done).min(CHUNK).div_ceil(BLOCK) * BLOCK;
+                let window = buf
+                    .get_mut(at + done..at + done + want)
+                    .ok_or_else(|| io::Error::other("buffer too small"))?;
+                let n = std::os::unix::fs::FileExt::read_at(&file, window, done as u64)?;
+                done += n;
+                if n == 0 || n % BLOCK != 0 {
+                    // The end of the file (it may have grown or shrunk since it was sized).
+                    break;
+                }
+            }
+            let len = done.min(len);
+            return Ok(Whole { buf, at, len });
+        }
+    }
+    Ok(Whole::from(std::fs::read(path)?))
+}
+
 #[cfg(target_os = "linux")]
 fn open_direct_read(path: &Path) -> io::Result<Option<File>> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -374,6 +427,7 @@ mod tests {
                 }
                 assert_eq!(got, &want[..end as usize], "direct={direct} end={end}");
             }
+            assert_eq!(&*read_file(&path).unwrap(), &want[..]);
             // Asking past the file's end gives what there is.
             let mut src = Source::open(&path, want.len() as u64 + 10_000, direct).unwrap();
             let mut got = Vec::new();

@@ -564,7 +564,7 @@ pub fn verify_as_of(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(seg) = present.get(i) else { return };
                     let path = dir.join(&seg.file);
-                    let r = std::fs::read(&path)
+                    let r = crate::direct::read_file(&path)
                         .map(|b| verify_segment(&b, seg, &pk))
                         .map(|mut o| {
                             // Index files are derived data: damage is worth a warning (the
