@@ -60,6 +60,17 @@ impl Direct {
                 .ok_or_else(|| io::Error::other("stage too small"))?;
             std::os::unix::fs::FileExt::read_exact_at(&plain, window, base)?;
         }
+        // One write now, of the partly filled block as it is (padded): a file system that
+        // takes the flag but not the writes (alignment it wants larger) is found here and
+        // written through the cache, rather than failing the first append.
+        let block = stage
+            .get(at..at + BLOCK)
+            .ok_or_else(|| io::Error::other("stage too small"))?;
+        match std::os::unix::fs::FileExt::write_all_at(&file, block, base) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Ok(None),
+            Err(e) => return Err(e),
+        }
         Ok(Some(Direct {
             file,
             stage,

@@ -411,7 +411,7 @@ fn check_segment(bytes: &[u8], seg: &SegmentEntry, pk: &[u8; 32]) -> SegmentOutc
             // how it is written, more is a write cut short.
             let len = bytes.len() as u64;
             let block = crate::direct::BLOCK as u64;
-            if !len.is_multiple_of(block) || len - at >= block {
+            if !len.is_multiple_of(block) || len - at > block {
                 out.warnings.push(format!("{}: zero bytes after byte {at} (an unfinished write)", seg.file));
             }
         }
