@@ -1,9 +1,9 @@
-//! Appending to the active segment around the page cache.
+//! Files written and read around the page cache.
 //!
 //! The log is written once and read rarely, so its bytes need not pass through the page
 //! cache: each write goes from one reused buffer straight to the device (`O_DIRECT`). That
 //! saves the kernel's copy of every byte into fresh cache pages, which costs more than the
-//! hashing, and leaves the cache to the pages searches read.
+//! hashing, and leaves the cache to the pages searches read (index files, run tables).
 //!
 //! Direct writes cover whole blocks at block-aligned offsets. The bytes of the last, partly
 //! filled block stay in the buffer and are written again, with what follows them, by the
@@ -11,8 +11,12 @@
 //! end in up to one block of zeros: recovery and verification know them as an unfinished
 //! write, and sealing cuts them off before the segment is synced for the last time.
 //!
-//! Where the file system refuses direct writes (tmpfs, some network file systems), or on
-//! systems without them, the writer appends through the page cache as before.
+//! Files read once and whole — segments being verified or copied into session clusters,
+//! runs being merged — are read the same way ([`read_file`], [`Source`]); run files are
+//! written so ([`Sink`]).
+//!
+//! Where the file system refuses direct access (some network and FUSE file systems), or on
+//! systems without it, files are written and read through the page cache as before.
 
 use std::fs::File;
 use std::io;
