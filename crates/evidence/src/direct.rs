@@ -326,44 +326,29 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
     Ok(Whole::from(std::fs::read(path)?))
 }
 
-#[cfg(target_os = "linux")]
 fn open_direct_read(path: &Path) -> io::Result<Option<File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)
-    {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(None),
-        Err(e) => Err(e),
-    }
+    open_with_flag(path, std::fs::OpenOptions::new().read(true))
 }
 
-#[cfg(not(target_os = "linux"))]
-fn open_direct_read(_: &Path) -> io::Result<Option<File>> {
-    Ok(None)
-}
-
-#[cfg(target_os = "linux")]
 fn open_direct(path: &Path) -> io::Result<Option<File>> {
+    open_with_flag(path, std::fs::OpenOptions::new().write(true))
+}
+
+/// Open `path` as `how` says, for direct access; `None` where the file system does not
+/// offer it.
+#[cfg(target_os = "linux")]
+fn open_with_flag(path: &Path, how: &mut std::fs::OpenOptions) -> io::Result<Option<File>> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(flags)
-        .open(path)
-    {
+    match how.custom_flags(flags).open(path) {
         Ok(f) => Ok(Some(f)),
-        // The file system does not offer direct writes.
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_direct(_: &Path) -> io::Result<Option<File>> {
+fn open_with_flag(_: &Path, _: &mut std::fs::OpenOptions) -> io::Result<Option<File>> {
     Ok(None)
 }
 

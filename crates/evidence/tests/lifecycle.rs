@@ -1006,6 +1006,18 @@ fn a_second_writer_and_a_foreign_key_are_refused() {
     assert_eq!(intact(dir).last_seq, 11);
 }
 
+/// Where each whole frame of a segment's bytes starts and ends.
+fn frame_spans(bytes: &[u8]) -> Vec<(u64, u64)> {
+    let mut f = Frames::new(bytes);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while f.next().is_some() {
+        out.push((start, f.position()));
+        start = f.position();
+    }
+    out
+}
+
 #[test]
 fn garbage_in_the_active_segment_is_refused_with_its_place() {
     let d = tempfile::tempdir().unwrap();
@@ -1015,16 +1027,7 @@ fn garbage_in_the_active_segment_is_refused_with_its_place() {
     let active = m.segments.last().unwrap();
     let name = active.file.clone();
     let bytes = std::fs::read(src.join(&name)).unwrap();
-    let frames: Vec<(u64, u64)> = {
-        let mut f = Frames::new(&bytes);
-        let mut out = Vec::new();
-        let mut start = 0;
-        while f.next().is_some() {
-            out.push((start, f.position()));
-            start = f.position();
-        }
-        out
-    };
+    let frames = frame_spans(&bytes);
     assert!(frames.len() >= 6, "{frames:?}");
     let copy = |n: usize| {
         let dst = d.path().join(format!("copy-{n}"));
@@ -1222,16 +1225,7 @@ fn a_write_cut_short_in_zeros_is_an_unfinished_write_but_other_damage_is_not() {
     let m = Manifest::load(&src).unwrap();
     let name = m.segments.last().unwrap().file.clone();
     let bytes = std::fs::read(src.join(&name)).unwrap();
-    let frames: Vec<(u64, u64)> = {
-        let mut f = Frames::new(&bytes);
-        let mut out = Vec::new();
-        let mut start = 0;
-        while f.next().is_some() {
-            out.push((start, f.position()));
-            start = f.position();
-        }
-        out
-    };
+    let frames = frame_spans(&bytes);
     let (last_start, last_end) = *frames.last().unwrap();
     let copy = |n: &str, b: &[u8]| {
         let dst = d.path().join(n);
