@@ -377,18 +377,22 @@ pub enum FrameEnd {
     Garbage(u64, String),
 }
 
-/// Where a write cut short by zeros begins: the offset of the first frame that runs past
-/// the bytes' last non-zero byte, if the bytes end in zeros. A write interrupted by a crash
-/// (or caught halfway by a reader) leaves its frames ending in the zero padding of the block
-/// it was writing (see [`crate::direct`]). Such a frame is unfinished only if it also fails
-/// its checks: a whole frame may end in a zero byte.
+/// Where a write cut short by zeros begins: the offset of the first frame that runs on past
+/// the sector holding the bytes' last non-zero byte, if the bytes end in zeros. A write
+/// interrupted by a crash (or caught halfway by a reader) leaves whole sectors of the block
+/// it was writing as they were, zeros (see [`crate::direct`]), so its last frame ends in
+/// a zero sector. Such a frame is unfinished only if it also fails its checks; and a frame
+/// whose end shares a sector with non-zero bytes was not cut by a missing sector, whatever
+/// zero bytes its digest happens to end with.
 pub fn zero_cut(bytes: &[u8]) -> Option<u64> {
+    const SECTOR: u64 = 512;
     if bytes.last() != Some(&0) {
         return None;
     }
     let nonzero = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1) as u64;
+    let written = nonzero.div_ceil(SECTOR) * SECTOR;
     Frames::new(bytes)
-        .find(|f| f.offset + (FRAME_OVERHEAD + f.body.len()) as u64 > nonzero)
+        .find(|f| f.offset + (FRAME_OVERHEAD + f.body.len()) as u64 > written)
         .map(|f| f.offset)
 }
 
@@ -683,12 +687,20 @@ mod tests {
         padded.resize(4096, 0);
         // Whole frames and then zeros: nothing is cut short.
         assert_eq!(zero_cut(&padded), None);
-        // The second frame's last 60 bytes never arrived.
-        let mut cut = seg.clone();
-        let n = cut.len();
-        cut[n - 60..].fill(0);
+        // A frame over a sector boundary whose second sector never arrived.
+        let mut cut = Vec::new();
+        put_frame(&mut cut, FRAME_HEADER, b"abc", &sha256(b"abc"));
+        put_frame(&mut cut, FRAME_RECORD, &[7; 1000], &[1; 32]);
+        cut[1024..].fill(0);
         cut.resize(4096, 0);
         assert_eq!(zero_cut(&cut), Some(second));
+        // A whole frame whose digest ends in zero bytes, in the sector of its other bytes,
+        // is not taken for a cut one.
+        let mut whole = seg.clone();
+        let n = whole.len();
+        whole[n - 3..].fill(0);
+        whole.resize(4096, 0);
+        assert_eq!(zero_cut(&whole), None);
         assert_eq!(zero_cut(&[]), None);
         assert_eq!(zero_cut(&[0; 10]), None);
     }

@@ -39,6 +39,8 @@ pub(crate) struct Direct {
     carried: usize,
     /// File offset of the window's start (a multiple of [`BLOCK`]).
     base: u64,
+    /// Set by a failed write: what it was to write is lost, so nothing may follow it.
+    failed: bool,
 }
 
 impl Direct {
@@ -81,12 +83,22 @@ impl Direct {
             at,
             carried,
             base,
+            failed: false,
         }))
     }
 
     /// Write `data` after the bytes written so far (not yet synced: `fdatasync` on any
     /// handle of the file makes it durable).
-    pub(crate) fn append(&mut self, mut data: &[u8]) -> io::Result<()> {
+    pub(crate) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write to this file failed"));
+        }
+        let r = self.write_on(data);
+        self.failed = r.is_err();
+        r
+    }
+
+    fn write_on(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let take = data.len().min(WINDOW - self.carried);
             let (now, rest) = data.split_at(take);
@@ -205,9 +217,14 @@ pub(crate) enum Source {
 impl Source {
     pub(crate) fn open(path: &Path, end: u64, direct: bool) -> io::Result<Source> {
         if direct && let Some(file) = open_direct_read(path)? {
-            let stage = vec![0u8; WINDOW + BLOCK];
+            let mut stage = vec![0u8; WINDOW + BLOCK];
             let at = stage.as_ptr().align_offset(BLOCK);
-            if at < BLOCK {
+            // One read first: a file system that takes the flag but not the reads is read
+            // through the cache.
+            let probe = stage
+                .get_mut(at..at + BLOCK)
+                .map(|b| std::os::unix::fs::FileExt::read_at(&file, b, 0));
+            if at < BLOCK && probe.is_some_and(|r| r.is_ok()) {
                 return Ok(Source::Direct {
                     file,
                     stage,
@@ -312,7 +329,14 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
                 let window = buf
                     .get_mut(at + done..at + done + want)
                     .ok_or_else(|| io::Error::other("buffer too small"))?;
-                let n = std::os::unix::fs::FileExt::read_at(&file, window, done as u64)?;
+                let n = match std::os::unix::fs::FileExt::read_at(&file, window, done as u64) {
+                    Ok(n) => n,
+                    // The file system takes the flag but not the reads.
+                    Err(e) if e.kind() == io::ErrorKind::InvalidInput && done == 0 => {
+                        return Ok(Whole::from(std::fs::read(path)?));
+                    }
+                    Err(e) => return Err(e),
+                };
                 done += n;
                 if n == 0 || n % BLOCK != 0 {
                     // The end of the file (it may have grown or shrunk since it was sized).
@@ -394,6 +418,26 @@ mod tests {
         want.extend_from_slice(b"tail");
         let got = std::fs::read(&path).unwrap();
         assert_eq!(&got[..want.len()], &want[..]);
+    }
+
+    #[test]
+    fn after_a_failed_write_nothing_more_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        std::fs::write(&path, b"head").unwrap();
+        let Some(mut d) = Direct::open(&path, 4).unwrap() else {
+            return;
+        };
+        d.append(b"one").unwrap();
+        // The same state over a handle the writes fail on.
+        let good = std::mem::replace(&mut d.file, File::open(&path).unwrap());
+        assert!(d.append(b"two").is_err());
+        d.file = good;
+        // The bytes of the failed write are gone: nothing may be written after them.
+        assert!(d.append(b"three").is_err());
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(&got[..7], b"headone");
+        assert!(got[7..].iter().all(|b| *b == 0));
     }
 
     #[test]

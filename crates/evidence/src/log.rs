@@ -550,6 +550,9 @@ impl Log {
                 drop(s);
                 let (target, current, written) = {
                     let mut w = lock(&self.shared.writer);
+                    // A writer that failed syncs nothing more: a sync after a lost write
+                    // would acknowledge what follows the gap.
+                    let refused = w.check().err();
                     // Writes left for the sync (see `Writer::flush`) go to the file first,
                     // in order: the direct file is taken before the writer is let go.
                     let direct = w.active.direct.clone();
@@ -557,9 +560,10 @@ impl Log {
                     let pending = std::mem::take(&mut w.pending);
                     let target = (w.writes, Arc::clone(&w.active.file));
                     drop(w);
-                    let written = match &mut file {
-                        Some(d) if !pending.is_empty() => d.append(&pending),
-                        _ => Ok(()),
+                    let written = match (refused, &mut file) {
+                        (Some(e), _) => Err(std::io::Error::other(e.to_string())),
+                        (None, Some(d)) if !pending.is_empty() => d.append(&pending),
+                        (None, _) => Ok(()),
                     };
                     (target.0, target.1, written)
                 };
@@ -1217,10 +1221,9 @@ impl Writer {
     }
 
     /// Write what waits for the next sync now (before syncing the file under the lock).
+    /// Taking the direct file also waits for a sync leader's write still under way.
     fn write_pending(&mut self) -> Result<(), LogError> {
-        if let Some(d) = &self.active.direct
-            && !self.pending.is_empty()
-        {
+        if let Some(d) = &self.active.direct {
             lock(d)
                 .append(&self.pending)
                 .map_err(io_err(&self.active.path))?;
