@@ -50,11 +50,9 @@ impl Direct {
         let Some(file) = open_direct(path)? else {
             return Ok(None);
         };
-        let mut stage = vec![0u8; WINDOW + 2 * BLOCK];
-        let at = stage.as_ptr().align_offset(BLOCK);
-        if at >= BLOCK {
+        let Some((mut stage, at)) = aligned(WINDOW + BLOCK) else {
             return Ok(None);
-        }
+        };
         let carried = (len % BLOCK as u64) as usize;
         let base = len - carried as u64;
         if carried > 0 {
@@ -217,14 +215,13 @@ pub(crate) enum Source {
 impl Source {
     pub(crate) fn open(path: &Path, end: u64, direct: bool) -> io::Result<Source> {
         if direct && let Some(file) = open_direct_read(path)? {
-            let mut stage = vec![0u8; WINDOW + BLOCK];
-            let at = stage.as_ptr().align_offset(BLOCK);
             // One read first: a file system that takes the flag but not the reads is read
             // through the cache.
-            let probe = stage
-                .get_mut(at..at + BLOCK)
-                .map(|b| std::os::unix::fs::FileExt::read_at(&file, b, 0));
-            if at < BLOCK && probe.is_some_and(|r| r.is_ok()) {
+            if let Some((mut stage, at)) = aligned(WINDOW)
+                && stage
+                    .get_mut(at..at + BLOCK)
+                    .is_some_and(|b| std::os::unix::fs::FileExt::read_at(&file, b, 0).is_ok())
+            {
                 return Ok(Source::Direct {
                     file,
                     stage,
@@ -320,9 +317,7 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
     const CHUNK: usize = 8 << 20;
     if let Some(file) = open_direct_read(path)? {
         let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
-        let mut buf = vec![0u8; len.div_ceil(BLOCK) * BLOCK + BLOCK];
-        let at = buf.as_ptr().align_offset(BLOCK);
-        if at < BLOCK {
+        if let Some((mut buf, at)) = aligned(len.div_ceil(BLOCK) * BLOCK) {
             let mut done = 0;
             while done < len {
                 let want = (len - done).min(CHUNK).div_ceil(BLOCK) * BLOCK;
@@ -348,6 +343,13 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
         }
     }
     Ok(Whole::from(std::fs::read(path)?))
+}
+
+/// A zeroed buffer holding `len` bytes from a block-aligned start, and that start.
+fn aligned(len: usize) -> Option<(Vec<u8>, usize)> {
+    let buf = vec![0u8; len + BLOCK];
+    let at = buf.as_ptr().align_offset(BLOCK);
+    (at < BLOCK).then_some((buf, at))
 }
 
 fn open_direct_read(path: &Path) -> io::Result<Option<File>> {
@@ -382,12 +384,18 @@ mod tests {
 
     use super::*;
 
+    /// A file holding `head`, opened for direct appends (`None` where the file system has
+    /// none: nothing to check there).
+    fn opened_after_head(path: &Path) -> Option<Direct> {
+        std::fs::write(path, b"head").unwrap();
+        Direct::open(path, 4).unwrap()
+    }
+
     #[test]
     fn appends_land_where_the_bytes_say_and_pad_one_block_at_most() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
-        std::fs::write(&path, b"head").unwrap();
-        let Some(mut d) = Direct::open(&path, 4).unwrap() else {
+        let Some(mut d) = opened_after_head(&path) else {
             // This file system has no direct writes: nothing to check here.
             return;
         };
@@ -424,8 +432,7 @@ mod tests {
     fn after_a_failed_write_nothing_more_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
-        std::fs::write(&path, b"head").unwrap();
-        let Some(mut d) = Direct::open(&path, 4).unwrap() else {
+        let Some(mut d) = opened_after_head(&path) else {
             return;
         };
         d.append(b"one").unwrap();
