@@ -172,6 +172,13 @@ impl io::Write for Sink {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Cached(w) => w.write(bytes),
+            // Large writes go straight to the file, smaller ones are gathered into large.
+            Sink::Direct { direct, buf, .. } if bytes.len() >= WINDOW => {
+                direct.append(buf)?;
+                buf.clear();
+                direct.append(bytes)?;
+                Ok(bytes.len())
+            }
             Sink::Direct { direct, buf, .. } => {
                 buf.extend_from_slice(bytes);
                 if buf.len() >= WINDOW {
@@ -456,7 +463,14 @@ mod tests {
             let mut sink = Sink::create(&path, direct).unwrap();
             let mut want = Vec::new();
             for i in 0..3000usize {
-                let piece: Vec<u8> = (0..(i * 7) % 1900).map(|j| (i + j) as u8).collect();
+                // Small pieces gathered, and now and then one larger than a window, which
+                // goes straight to the file after what was gathered.
+                let len = if i % 1000 == 999 {
+                    WINDOW + 1 + i
+                } else {
+                    (i * 7) % 1900
+                };
+                let piece: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
                 sink.write_all(&piece).unwrap();
                 want.extend_from_slice(&piece);
             }

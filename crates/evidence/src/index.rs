@@ -140,27 +140,34 @@ impl Hasher for KeyHasher {
 /// that order within a key. There are about a quarter as many buckets as pairs (keys are
 /// well-mixed hashes).
 fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
+    out.clear();
+    sort_pairs_onto(parts, 0, out);
+}
+
+/// [`sort_pairs`], appending to `out`, of pairs whose keys' top `same` bits are all alike
+/// (the bits below them choose the buckets).
+fn sort_pairs_onto(parts: &[&[(u64, u32)]], same: u32, out: &mut Vec<(u64, u32)>) {
     let n: usize = parts.iter().map(|p| p.len()).sum();
-    let bits = (n / 4).max(2).ilog2().clamp(1, 24);
-    let shift = 64 - bits;
+    let bits = (n / 4).max(2).ilog2().clamp(1, 24).min(64 - same);
+    let bucket = |k: u64| ((k << same) >> (64 - bits)) as usize;
     let mut starts = vec![0usize; (1 << bits) + 1];
     let pairs = || parts.iter().copied().flatten();
     for (k, _) in pairs() {
-        if let Some(c) = starts.get_mut((k >> shift) as usize + 1) {
+        if let Some(c) = starts.get_mut(bucket(*k) + 1) {
             *c += 1;
         }
     }
-    let mut sum = 0;
+    let base = out.len();
+    let mut sum = base;
     for c in &mut starts {
         sum += *c;
         *c = sum;
     }
-    out.clear();
-    out.resize(n, (0, 0));
+    out.resize(base + n, (0, 0));
     {
         let mut at = starts.clone();
         for p in pairs() {
-            if let Some(i) = at.get_mut((p.0 >> shift) as usize)
+            if let Some(i) = at.get_mut(bucket(p.0))
                 && let Some(slot) = out.get_mut(*i)
             {
                 *slot = *p;
@@ -182,7 +189,61 @@ fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
             }
         }
     }
-    out.dedup();
+    dedup_from(out, base);
+}
+
+/// Remove repeats from `v[from..]` (sorted), keeping `v[..from]` as it is.
+fn dedup_from(v: &mut Vec<(u64, u32)>, from: usize) {
+    let mut kept = from;
+    for i in from..v.len() {
+        let Some(&p) = v.get(i) else { break };
+        if kept > from && v.get(kept - 1) == Some(&p) {
+            continue;
+        }
+        if let Some(slot) = v.get_mut(kept) {
+            *slot = p;
+        }
+        kept += 1;
+    }
+    v.truncate(kept);
+}
+
+/// Pairs of about this many bytes are sorted at a time when sorted runs are sorted together:
+/// a share of the CPU's cache.
+const SLICE_PAIRS: usize = if cfg!(test) { 64 } else { 8 * 1024 };
+
+/// Sorted runs (each by key then record, without repeats, the oldest records first) sorted
+/// together into `out`, as [`sort_pairs`] would, a slice of the key space at a time: the
+/// runs' pairs whose keys share their top bits are sorted while they stay in the CPU's
+/// cache, and each run is read and `out` written in order, where sorting all at once deals
+/// every pair to a bucket anywhere in memory.
+fn merge_runs(runs: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
+    let n: usize = runs.iter().map(|r| r.len()).sum();
+    out.clear();
+    out.reserve(n);
+    let bits = (n / SLICE_PAIRS).max(1).ilog2().min(16);
+    if bits == 0 {
+        sort_pairs_onto(runs, 0, out);
+        return;
+    }
+    let mut rest: Vec<&[(u64, u32)]> = runs.to_vec();
+    let mut slices: Vec<&[(u64, u32)]> = Vec::with_capacity(runs.len());
+    for prefix in 0..1u64 << bits {
+        slices.clear();
+        for r in &mut rest {
+            let end = r.partition_point(|(k, _)| k >> (64 - bits) <= prefix);
+            let (now, later) = r.split_at(end);
+            if !now.is_empty() {
+                slices.push(now);
+            }
+            *r = later;
+        }
+        match slices.as_slice() {
+            [] => {}
+            [one] => out.extend_from_slice(one),
+            _ => sort_pairs_onto(&slices, bits, out),
+        }
+    }
 }
 
 /// Stable sort by key of a short slice.
@@ -272,7 +333,7 @@ impl MemIndex {
             }
             let parts: Vec<&[(u64, u32)]> = tail.iter().map(|(_, r)| r.as_slice()).collect();
             let mut merged = Vec::new();
-            sort_pairs(&parts, &mut merged);
+            merge_runs(&parts, &mut merged);
             self.runs.truncate(first);
             self.runs.push((level + 1, merged));
         }
@@ -305,15 +366,17 @@ impl MemIndex {
 
     /// All entries, sorted by key then record, without repeats.
     fn entries(&self) -> Vec<(u64, u32)> {
-        // Oldest first, as sorting wants them.
+        // Oldest first, as sorting wants them; the pending pairs sorted into a run first.
+        let mut last = Vec::new();
+        sort_pairs(&[&self.pending], &mut last);
         let parts: Vec<&[(u64, u32)]> = self
             .runs
             .iter()
             .map(|(_, r)| r.as_slice())
-            .chain([self.pending.as_slice()])
+            .chain([last.as_slice()])
             .collect();
         let mut sorted = Vec::new();
-        sort_pairs(&parts, &mut sorted);
+        merge_runs(&parts, &mut sorted);
         sorted
     }
 
@@ -326,7 +389,16 @@ impl MemIndex {
     /// and that many `(record u32, offset u32)`, ascending. A fence is a group's key and
     /// where the group starts, about every [`FENCE_BYTES`]: a lookup reads from the fence
     /// before its key to the next one. Opening reads only the header, filter and fences.
-    pub fn write(&self, path: &Path, segment: u64, first_seq: u64) -> std::io::Result<()> {
+    ///
+    /// `direct`: written around the page cache where the file system allows it (searches
+    /// read a few small spans of the file, and those they keep in the cache).
+    pub fn write(
+        &self,
+        path: &Path,
+        segment: u64,
+        first_seq: u64,
+        direct: bool,
+    ) -> std::io::Result<()> {
         use std::io::Write;
         if self.len() >= ONE as usize {
             return Err(std::io::Error::new(
@@ -422,9 +494,9 @@ impl MemIndex {
         let sum = crc32fast::hash(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         let tmp = path.with_extension("idx.tmp");
-        let mut f = File::create(&tmp)?;
-        f.write_all(&out)?;
-        f.sync_all()?;
+        let mut sink = crate::direct::Sink::create(&tmp, direct)?;
+        sink.write_all(&out)?;
+        sink.finish(out.len() as u64)?.sync_all()?;
         std::fs::rename(&tmp, path)
     }
 }
@@ -754,7 +826,7 @@ mod tests {
             m.add(i * 10, i as i64, &keys);
         }
         let p = dir.path().join("seg.idx");
-        m.write(&p, 4, 1001).unwrap();
+        m.write(&p, 4, 1001, true).unwrap();
         let s = SegmentIndex::open(&p, 4, 1001).unwrap();
         for key in [0u64, 6, 3, 100, 399, 10_000, 14_999, 15_000, 7, 99_999] {
             let found = s.lookup(key).unwrap();
@@ -829,7 +901,7 @@ mod tests {
             }
         }
         let p = dir.path().join("seg.idx");
-        m.write(&p, 1, 1).unwrap();
+        m.write(&p, 1, 1, false).unwrap();
         let s = SegmentIndex::open(&p, 1, 1).unwrap();
         assert!(s.fences.len() > 10, "{} fences", s.fences.len());
         for (k, want) in &truth {
@@ -909,7 +981,7 @@ mod tests {
         }
         assert!(m.lookup(12_345).is_empty());
         let p = dir.path().join("seg.idx");
-        m.write(&p, 1, 1).unwrap();
+        m.write(&p, 1, 1, true).unwrap();
         let s = SegmentIndex::open(&p, 1, 1).unwrap();
         for k in truth.keys().step_by(89).chain(&hot) {
             let found: Vec<u32> = s.lookup(*k).unwrap().iter().map(|(l, _)| *l).collect();

@@ -846,7 +846,7 @@ impl Writer {
         }
         // Lost, damaged or older-format indexes are rebuilt from their segments' records,
         // on every core (after a format change that is every segment of the log).
-        for (segment, index) in rebuild_indexes(dir, &rebuild)? {
+        for (segment, index) in rebuild_indexes(dir, &rebuild, cfg.direct_io)? {
             sealed.insert(segment, Arc::new(index));
         }
         let path = dir.join(segment_file(entry.segment));
@@ -1296,7 +1296,7 @@ impl Writer {
         let idx = self.dir.join(index_file(n));
         self.active
             .index
-            .write(&idx, n, self.active.first_seq)
+            .write(&idx, n, self.active.first_seq, self.cfg.direct_io)
             .map_err(io_err(&idx))?;
         let next = n + 1;
         let file = create_segment(
@@ -1408,6 +1408,7 @@ fn remove_segment_files(dir: &Path, segment: u64) -> Result<(), LogError> {
 fn rebuild_indexes(
     dir: &Path,
     segments: &[&SegmentEntry],
+    direct: bool,
 ) -> Result<Vec<(u64, SegmentIndex)>, LogError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(segments.len()));
@@ -1421,7 +1422,7 @@ fn rebuild_indexes(
         );
         let bytes = crate::direct::read_file(&seg).map_err(io_err(&seg))?;
         index_records(&bytes, keys)
-            .write(&idx, s.segment, s.first_seq)
+            .write(&idx, s.segment, s.first_seq, direct)
             .map_err(io_err(&idx))?;
         SegmentIndex::open(&idx, s.segment, s.first_seq)
             .map_err(|e| LogError::Damaged(format!("{}: {e}", idx.display())))
