@@ -41,6 +41,21 @@ pub(crate) struct Direct {
     base: u64,
     /// Set by a failed write: what it was to write is lost, so nothing may follow it.
     failed: bool,
+    /// Writes made: a buffer made ready by [`Direct::ready`] is written in place only if
+    /// none was made since.
+    writes: u64,
+    /// Bytes written by copying them into the stage (the rest went from where they were
+    /// gathered).
+    copied: u64,
+}
+
+/// Where a buffer made ready for a direct file ([`Direct::ready`]) gathers new bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Lead {
+    /// The new bytes start here (after the file's last, partly filled block).
+    pub(crate) at: usize,
+    /// The file's count of writes when the buffer was made ready.
+    writes: u64,
 }
 
 impl Direct {
@@ -82,6 +97,8 @@ impl Direct {
             carried,
             base,
             failed: false,
+            writes: 0,
+            copied: 0,
         }))
     }
 
@@ -94,6 +111,73 @@ impl Direct {
         let r = self.write_on(data);
         self.failed = r.is_err();
         r
+    }
+
+    /// Empty `buf` and put the file's last, partly filled block in it at an aligned place,
+    /// so that bytes gathered after it can be written from `buf` as they are
+    /// ([`Direct::append_from`]). `buf` keeps its capacity.
+    pub(crate) fn ready(&self, buf: &mut Vec<u8>) -> Lead {
+        buf.clear();
+        let at = buf.as_ptr().align_offset(BLOCK);
+        if at < BLOCK && buf.capacity() >= at + BLOCK {
+            buf.resize(at, 0);
+        }
+        buf.extend_from_slice(
+            self.stage
+                .get(self.at..self.at + self.carried)
+                .unwrap_or_default(),
+        );
+        Lead {
+            at: buf.len(),
+            writes: self.writes,
+        }
+    }
+
+    /// Write `buf[lead.at..]` after the bytes written so far, and make `buf` ready for the
+    /// next ([`Direct::ready`]). When nothing was written since `buf` was made ready and its
+    /// capacity holds the zero padding, the bytes go to the device from `buf` itself, with
+    /// the partly filled block before them; otherwise they are copied, as by
+    /// [`Direct::append`].
+    pub(crate) fn append_from(&mut self, buf: &mut Vec<u8>, lead: Lead) -> io::Result<Lead> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write to this file failed"));
+        }
+        let r = self.write_from(buf, lead);
+        self.failed = r.is_err();
+        r
+    }
+
+    fn write_from(&mut self, buf: &mut Vec<u8>, lead: Lead) -> io::Result<Lead> {
+        let start = lead.at.saturating_sub(self.carried);
+        let filled = buf.len().saturating_sub(start);
+        let padded = filled.div_ceil(BLOCK) * BLOCK;
+        let in_place = lead.writes == self.writes
+            && lead.at >= self.carried
+            && (buf.as_ptr() as usize)
+                .wrapping_add(start)
+                .is_multiple_of(BLOCK)
+            && buf.capacity() >= start + padded;
+        if !in_place {
+            self.write_on(buf.get(lead.at..).unwrap_or_default())?;
+            return Ok(self.ready(buf));
+        }
+        buf.resize(start + padded, 0);
+        let window = buf
+            .get(start..)
+            .ok_or_else(|| io::Error::other("buffer too small"))?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, window, self.base)?;
+        let keep = filled % BLOCK;
+        let tail = start + filled - keep..start + filled;
+        if let (Some(to), Some(from)) = (
+            self.stage.get_mut(self.at..self.at + keep),
+            buf.get(tail.clone()),
+        ) {
+            to.copy_from_slice(from);
+        }
+        self.base += (filled - keep) as u64;
+        self.carried = keep;
+        self.writes += 1;
+        Ok(self.ready(buf))
     }
 
     fn write_on(&mut self, mut data: &[u8]) -> io::Result<()> {
@@ -116,6 +200,8 @@ impl Direct {
             window.copy_within(filled - keep..filled, 0);
             self.base += (filled - keep) as u64;
             self.carried = keep;
+            self.writes += 1;
+            self.copied += take as u64;
             data = rest;
         }
         Ok(())
@@ -433,6 +519,55 @@ mod tests {
         want.extend_from_slice(b"tail");
         let got = std::fs::read(&path).unwrap();
         assert_eq!(&got[..want.len()], &want[..]);
+    }
+
+    /// Bytes gathered after a partly filled block go from the buffer itself when nothing
+    /// else was written since it was made ready, and are copied otherwise (another write came
+    /// between, or the buffer grew past its capacity): either way the file holds them where
+    /// plain appends would have put them.
+    #[test]
+    fn bytes_gathered_in_place_land_where_appends_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let Some(mut d) = opened_after_head(&path) else {
+            return;
+        };
+        let mut want = b"head".to_vec();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut lead = d.ready(&mut buf);
+        let sizes = [1, BLOCK - 5, BLOCK, 3 * BLOCK + 5, 10_000, 100_000, 7];
+        let mut in_place = 0;
+        for i in 0..40usize {
+            let n = sizes[i % sizes.len()];
+            let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j % 251 + 1) as u8).collect();
+            let between = i % 5 == 3;
+            if between {
+                // Another write between, of a whole block: the file's partial block is as
+                // long as the buffer's, but not the same.
+                let other: Vec<u8> = (0..BLOCK).map(|j| (j % 13) as u8 + 100).collect();
+                d.append(&other).unwrap();
+                want.extend_from_slice(&other);
+            }
+            let (copied, cap) = (d.copied, buf.capacity());
+            buf.extend_from_slice(&piece);
+            lead = d.append_from(&mut buf, lead).unwrap();
+            want.extend_from_slice(&piece);
+            if d.copied == copied {
+                in_place += 1;
+            } else {
+                assert!(between || buf.capacity() > cap, "piece {i} copied");
+            }
+            assert_eq!(buf.len(), lead.at);
+            let got = std::fs::read(&path).unwrap();
+            assert_eq!(&got[..want.len()], &want[..], "after piece {i}");
+            assert!(got[want.len()..].iter().all(|b| *b == 0));
+            assert_eq!(got.len(), want.len().div_ceil(BLOCK) * BLOCK);
+        }
+        assert!(in_place >= 20, "{in_place} pieces written in place");
+        // Plain appends go on after the gathered bytes.
+        d.append(b"tail").unwrap();
+        want.extend_from_slice(b"tail");
+        assert_eq!(&std::fs::read(&path).unwrap()[..want.len()], &want[..]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::codec::{
     Kind, SegmentHeader, chain_hash, decode_record, encode_record_head, hex, put_frame,
     put_frame_with, sha256,
 };
-use crate::direct::Direct;
+use crate::direct::{Direct, Lead};
 use crate::index::{MemIndex, SegmentIndex};
 use crate::manifest::{Manifest, SegmentEntry, SegmentState};
 use crate::privacy::{Keystore, Privacy, seal_into};
@@ -210,6 +210,10 @@ const KIND_SLOTS: usize = 8;
 /// Bytes a batch buffers before writing them out (the rest of the batch follows).
 const FLUSH_BYTES: usize = 256 * 1024;
 
+/// Capacity of the frame buffer: a flush's worth, its largest record and the padding of
+/// direct writes (a larger record makes it grow, and is written by a copy).
+const BUF_BYTES: usize = FLUSH_BYTES + (1 << 20);
+
 /// The manifest's per-kind map of latest times.
 fn kinds_map(kinds: &[Option<i64>; KIND_SLOTS]) -> BTreeMap<String, i64> {
     kinds
@@ -281,7 +285,11 @@ pub(crate) struct Writer {
     salt: [u8; 4],
     /// Writes made to segment files so far; syncing covers a count of them.
     writes: u64,
+    /// Frames not yet written: `buf[lead.at..]`. With direct writes, what comes before them
+    /// is the file's last, partly filled block at an aligned place, so that the frames are
+    /// written from here, where they were made (see [`Direct::ready`]).
     buf: Vec<u8>,
+    lead: Lead,
     /// Bytes counted as written but left for the next sync to write (direct writes only).
     pending: Vec<u8>,
     _lock: File,
@@ -991,7 +999,7 @@ impl Writer {
             max_time,
             kinds,
         };
-        Ok(Writer {
+        let mut w = Writer {
             dir: dir.to_path_buf(),
             cfg,
             signer,
@@ -1016,10 +1024,13 @@ impl Writer {
                 [a, b, c, d]
             },
             writes: 0,
-            buf: Vec::with_capacity(1 << 20),
+            buf: Vec::with_capacity(BUF_BYTES),
+            lead: Lead::default(),
             pending: Vec::new(),
             _lock: lock_file,
-        })
+        };
+        w.ready_buf();
+        Ok(w)
     }
 
     /// Refuse to go on after a failure (see `failed`).
@@ -1048,7 +1059,7 @@ impl Writer {
         // A refusal before anything was chained leaves the writer whole.
         match r {
             Err(e @ (LogError::TooLarge(_) | LogError::Key(_)))
-                if self.next_seq == first && self.buf.is_empty() =>
+                if self.next_seq == first && self.buffered() == 0 =>
             {
                 Err(e)
             }
@@ -1090,7 +1101,7 @@ impl Writer {
                 None => (0, r.payload.len()),
             };
             let (h, payload, word_keys) = r.into_parts(seq, flags);
-            let offset = self.active.bytes + self.buf.len() as u64;
+            let offset = self.active.bytes + self.buffered() as u64;
             let mut sealed = Ok(());
             let hash = put_frame_with(
                 &mut self.buf,
@@ -1120,9 +1131,9 @@ impl Writer {
             if self.leaves.len() >= self.cfg.checkpoint_records {
                 self.checkpoint()?;
             }
-            if self.active.bytes + self.buf.len() as u64 >= self.cfg.segment_bytes {
+            if self.active.bytes + self.buffered() as u64 >= self.cfg.segment_bytes {
                 self.rotate()?;
-            } else if self.buf.len() >= FLUSH_BYTES {
+            } else if self.buffered() >= FLUSH_BYTES {
                 // A large batch goes to the file in pieces that stay in the CPU's cache.
                 self.flush()?;
             }
@@ -1178,12 +1189,14 @@ impl Writer {
     /// Write buffered frames to the active segment.
     /// Write what is buffered to the active segment (synced later, by `sync_to`).
     fn flush(&mut self) -> Result<(), LogError> {
-        if self.buf.is_empty() {
+        let n = self.buffered();
+        if n == 0 {
             return Ok(());
         }
+        let frames = self.buf.get(self.lead.at..).unwrap_or_default();
         let mut f = &*self.active.file;
-        if self.cfg.failpoint == Some(Failpoint::MidWrite) && self.buf.len() > 1 {
-            let half = self.buf.get(..self.buf.len() / 2).unwrap_or_default();
+        if self.cfg.failpoint == Some(Failpoint::MidWrite) && n > 1 {
+            let half = frames.get(..n / 2).unwrap_or_default();
             let _ = match &self.active.direct {
                 Some(d) => {
                     let mut d = lock(d);
@@ -1196,28 +1209,50 @@ impl Writer {
         match &self.active.direct {
             // A small write waits for the sync, which writes all that are waiting at once:
             // callers appending at the same time share one write as they share one sync.
-            Some(_) if self.pending.len() + self.buf.len() < FLUSH_BYTES => {
-                self.pending.extend_from_slice(&self.buf);
+            Some(_) if self.pending.len() + n < FLUSH_BYTES => {
+                self.pending.extend_from_slice(frames);
+                self.buf.truncate(self.lead.at);
             }
             Some(d) => {
                 let mut d = lock(d);
-                d.append(&self.pending)
-                    .and_then(|()| d.append(&self.buf))
+                let lead = d
+                    .append(&self.pending)
+                    .and_then(|()| d.append_from(&mut self.buf, self.lead))
                     .map_err(io_err(&self.active.path))?;
+                self.lead = lead;
                 self.pending.clear();
             }
-            None => f.write_all(&self.buf).map_err(io_err(&self.active.path))?,
+            None => {
+                f.write_all(frames).map_err(io_err(&self.active.path))?;
+                self.buf.truncate(self.lead.at);
+            }
         }
         self.writes += 1;
         self.undurable
             .push_back((self.writes, self.next_seq.saturating_sub(1)));
-        self.active.bytes += self.buf.len() as u64;
-        self.buf.clear();
+        self.active.bytes += n as u64;
         if self.cfg.failpoint == Some(Failpoint::BeforeSync) {
             let _ = self.write_pending();
             std::process::abort();
         }
         Ok(())
+    }
+
+    /// Bytes of frames made and not yet written.
+    fn buffered(&self) -> usize {
+        self.buf.len().saturating_sub(self.lead.at)
+    }
+
+    /// Make the frame buffer ready for the active segment (see `buf`); nothing may be
+    /// buffered.
+    fn ready_buf(&mut self) {
+        self.lead = match &self.active.direct {
+            Some(d) => lock(d).ready(&mut self.buf),
+            None => {
+                self.buf.clear();
+                Lead::default()
+            }
+        };
     }
 
     /// Write what waits for the next sync now (before syncing the file under the lock).
@@ -1359,6 +1394,7 @@ impl Writer {
             max_time: i64::MIN,
             kinds: [None; KIND_SLOTS],
         };
+        self.ready_buf();
         Ok(())
     }
 
