@@ -142,10 +142,11 @@ impl Hasher for KeyHasher {
 fn sort_pairs(parts: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
     out.clear();
     sort_pairs_onto(parts, 0, out);
+    out.dedup();
 }
 
-/// [`sort_pairs`], appending to `out`, of pairs whose keys' top `same` bits are all alike
-/// (the bits below them choose the buckets).
+/// [`sort_pairs`] without removing repeats, appending to `out`, of pairs whose keys' top
+/// `same` bits are all alike (the bits below them choose the buckets).
 fn sort_pairs_onto(parts: &[&[(u64, u32)]], same: u32, out: &mut Vec<(u64, u32)>) {
     let n: usize = parts.iter().map(|p| p.len()).sum();
     let bits = (n / 4).max(2).ilog2().clamp(1, 24).min(64 - same);
@@ -182,38 +183,23 @@ fn sort_pairs_onto(parts: &[&[(u64, u32)]], same: u32, out: &mut Vec<(u64, u32)>
         {
             // Keys of one bucket are few when they are hashes of varied values; many
             // (skewed or crafted keys) are sorted in n log n rather than by insertion.
+            // A bucket of one frequent key alone came in order.
             if bucket.len() <= 32 {
                 insertion_sort(bucket);
-            } else {
+            } else if !bucket.is_sorted_by_key(|p| p.0) {
                 bucket.sort_by_key(|p| p.0);
             }
         }
     }
-    dedup_from(out, base);
-}
-
-/// Remove repeats from `v[from..]` (sorted), keeping `v[..from]` as it is.
-fn dedup_from(v: &mut Vec<(u64, u32)>, from: usize) {
-    let mut kept = from;
-    for i in from..v.len() {
-        let Some(&p) = v.get(i) else { break };
-        if kept > from && v.get(kept - 1) == Some(&p) {
-            continue;
-        }
-        if let Some(slot) = v.get_mut(kept) {
-            *slot = p;
-        }
-        kept += 1;
-    }
-    v.truncate(kept);
 }
 
 /// Pairs of about this many bytes are sorted at a time when sorted runs are sorted together:
 /// a share of the CPU's cache.
 const SLICE_PAIRS: usize = if cfg!(test) { 64 } else { 8 * 1024 };
 
-/// Sorted runs (each by key then record, without repeats, the oldest records first) sorted
-/// together into `out`, as [`sort_pairs`] would, a slice of the key space at a time: the
+/// Sorted runs (each by key then record, without repeats, the oldest records first, over
+/// records no other run holds) sorted together into `out`, as [`sort_pairs`] would (they
+/// hold no repeats to remove), a slice of the key space at a time: the
 /// runs' pairs whose keys share their top bits are sorted while they stay in the CPU's
 /// cache, and each run is read and `out` written in order, where sorting all at once deals
 /// every pair to a bucket anywhere in memory.
