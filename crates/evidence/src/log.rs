@@ -207,12 +207,17 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Slots of the per-kind latest-time array (kind codes are 1 to 5).
 const KIND_SLOTS: usize = 8;
 
-/// Bytes a batch buffers before writing them out (the rest of the batch follows).
+/// Bytes a batch buffers before writing them out through the page cache (the rest of the
+/// batch follows): pieces the kernel copies while they are in the CPU's cache.
 const FLUSH_BYTES: usize = 256 * 1024;
+
+/// The same written directly: the bytes go to the device from where they were made, and
+/// fewer, larger writes cost the kernel less.
+const DIRECT_FLUSH_BYTES: usize = 1 << 20;
 
 /// Capacity of the frame buffer: a flush's worth, its largest record and the padding of
 /// direct writes (a larger record makes it grow, and is written by a copy).
-const BUF_BYTES: usize = FLUSH_BYTES + (1 << 20);
+const BUF_BYTES: usize = DIRECT_FLUSH_BYTES + (1 << 20);
 
 /// The manifest's per-kind map of latest times.
 fn kinds_map(kinds: &[Option<i64>; KIND_SLOTS]) -> BTreeMap<String, i64> {
@@ -1133,8 +1138,8 @@ impl Writer {
             }
             if self.active.bytes + self.buffered() as u64 >= self.cfg.segment_bytes {
                 self.rotate()?;
-            } else if self.buffered() >= FLUSH_BYTES {
-                // A large batch goes to the file in pieces that stay in the CPU's cache.
+            } else if self.buffered() >= self.flush_bytes() {
+                // A large batch goes to the file in pieces.
                 self.flush()?;
             }
         }
@@ -1236,6 +1241,15 @@ impl Writer {
             std::process::abort();
         }
         Ok(())
+    }
+
+    /// Bytes a batch buffers before writing them out.
+    fn flush_bytes(&self) -> usize {
+        if self.active.direct.is_some() {
+            DIRECT_FLUSH_BYTES
+        } else {
+            FLUSH_BYTES
+        }
     }
 
     /// Bytes of frames made and not yet written.
