@@ -225,15 +225,18 @@ fn index(base: &Path) {
     let pairs: usize = prepared.iter().map(|(_, w)| 7 + w.len()).sum();
     let path = base.join("bench.idx");
     // The first round warms the allocator's memory up, as a writer's first segment does.
+    // Each round's index takes over the memory of the one before, as the next segment's does.
+    let mut last = MemIndex::default();
     for round in 0..=env("MIDWATCH_BENCH_INDEX_ROUNDS", 5) {
         let (start, cpu0) = (Instant::now(), thread_cpu_ns());
-        let mut m = MemIndex::default();
+        let mut m = last.sized_like();
         for (i, (h, words)) in prepared.iter().enumerate() {
             m.add_record(i as u64 * 2000, h.time, h, words);
         }
         let (added, cpu1) = (start.elapsed(), thread_cpu_ns());
         m.write(&path, 1, 1, direct_io()).unwrap();
         let (sealed, cpu2) = (start.elapsed() - added, thread_cpu_ns());
+        last = m;
         if round == 0 {
             continue;
         }

@@ -102,6 +102,9 @@ pub struct MemIndex {
     /// Sorted runs, without repeats, over consecutive records, the oldest first, each with
     /// its level (how many times runs were sorted together into it).
     runs: Vec<(u32, Vec<(u64, u32)>)>,
+    /// Memory of sorted runs and of sealing, kept for the next segment's index: memory
+    /// freshly taken from the system costs a page fault and a page of zeros per 4 KiB.
+    spare: Spare,
 }
 
 /// Pairs gathered before they are sorted into a run: about a thousand records' worth, whose
@@ -256,14 +259,37 @@ fn run_lookup(run: &[(u64, u32)], key: u64) -> impl Iterator<Item = u32> + '_ {
         .map(|(_, l)| *l)
 }
 
+/// Memory an index keeps for reuse (see [`MemIndex::sized_like`]).
+#[derive(Debug, Default)]
+struct Spare {
+    runs: Vec<Vec<(u64, u32)>>,
+    entries: Vec<(u64, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl Spare {
+    fn run(&mut self) -> Vec<(u64, u32)> {
+        self.runs.pop().unwrap_or_default()
+    }
+}
+
 impl MemIndex {
-    /// An empty index with room for as many records as this one holds, for the next segment.
-    pub fn sized_like(&self) -> MemIndex {
+    /// An empty index with room for as many records as this one holds, for the next segment,
+    /// taking over this one's memory (this one is left empty of pairs).
+    pub fn sized_like(&mut self) -> MemIndex {
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.runs.extend(self.runs.drain(..).map(|(_, mut r)| {
+            r.clear();
+            r
+        }));
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
         MemIndex {
             offsets: Vec::with_capacity(self.offsets.len()),
             times: Vec::with_capacity(self.times.len()),
-            pending: Vec::with_capacity(RUN + 64),
+            pending,
             runs: Vec::new(),
+            spare,
         }
     }
 
@@ -304,7 +330,7 @@ impl MemIndex {
     /// Sort the pending pairs into a run; then, while the newest [`FAN`] runs are of one
     /// level, sort them together into one of the next.
     fn close_run(&mut self) {
-        let mut run = Vec::new();
+        let mut run = self.spare.run();
         sort_pairs(&[&self.pending], &mut run);
         self.pending.clear();
         self.runs.push((0, run));
@@ -318,9 +344,13 @@ impl MemIndex {
                 return;
             }
             let parts: Vec<&[(u64, u32)]> = tail.iter().map(|(_, r)| r.as_slice()).collect();
-            let mut merged = Vec::new();
+            let mut merged = self.spare.run();
             merge_runs(&parts, &mut merged);
-            self.runs.truncate(first);
+            let merged_away = self.runs.drain(first..).map(|(_, mut r)| {
+                r.clear();
+                r
+            });
+            self.spare.runs.extend(merged_away);
             self.runs.push((level + 1, merged));
         }
     }
@@ -351,9 +381,10 @@ impl MemIndex {
     }
 
     /// All entries, sorted by key then record, without repeats.
-    fn entries(&self) -> Vec<(u64, u32)> {
+    /// (In memory kept for reuse: give it back to `spare.entries`.)
+    fn entries(&mut self) -> Vec<(u64, u32)> {
         // Oldest first, as sorting wants them; the pending pairs sorted into a run first.
-        let mut last = Vec::new();
+        let mut last = self.spare.run();
         sort_pairs(&[&self.pending], &mut last);
         let parts: Vec<&[(u64, u32)]> = self
             .runs
@@ -361,8 +392,10 @@ impl MemIndex {
             .map(|(_, r)| r.as_slice())
             .chain([last.as_slice()])
             .collect();
-        let mut sorted = Vec::new();
+        let mut sorted = std::mem::take(&mut self.spare.entries);
         merge_runs(&parts, &mut sorted);
+        last.clear();
+        self.spare.runs.push(last);
         sorted
     }
 
@@ -379,7 +412,7 @@ impl MemIndex {
     /// `direct`: written around the page cache where the file system allows it (searches
     /// read a few small spans of the file, and those they keep in the cache).
     pub fn write(
-        &self,
+        &mut self,
         path: &Path,
         segment: u64,
         first_seq: u64,
@@ -399,7 +432,9 @@ impl MemIndex {
             .count()
             + usize::from(!entries.is_empty());
         let mut bloom = Bloom::new(distinct);
-        let mut out = Vec::with_capacity(
+        let mut out = std::mem::take(&mut self.spare.bytes);
+        out.clear();
+        out.reserve(
             HEADER
                 + self.len() * 16
                 + entries.len() * 8
@@ -480,10 +515,14 @@ impl MemIndex {
         let sum = crc32fast::hash(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         let tmp = path.with_extension("idx.tmp");
-        let mut sink = crate::direct::Sink::create(&tmp, direct)?;
-        sink.write_all(&out)?;
-        sink.finish(out.len() as u64)?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let written = crate::direct::Sink::create(&tmp, direct)
+            .and_then(|mut sink| {
+                sink.write_all(&out)?;
+                sink.finish(out.len() as u64)?.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, path));
+        (self.spare.entries, self.spare.bytes) = (entries, out);
+        written
     }
 }
 
@@ -973,6 +1012,30 @@ mod tests {
             let found: Vec<u32> = s.lookup(*k).unwrap().iter().map(|(l, _)| *l).collect();
             assert_eq!(found, want(k), "key {k}");
         }
+    }
+
+    /// The next segment's index takes over a sealed one's memory, and none of its pairs.
+    #[test]
+    fn an_index_made_from_a_sealed_ones_memory_holds_only_its_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MemIndex::default();
+        // Runs, and pairs still pending.
+        for local in 0..(3 * RUN as u64 + 5) {
+            m.add(local * 10, local as i64, &[7, 1000 + local % 13]);
+        }
+        m.write(&dir.path().join("a.idx"), 1, 1, true).unwrap();
+        let mut n = m.sized_like();
+        assert!(n.is_empty() && n.lookup(7).is_empty());
+        for local in 0..(RUN as u64 + 3) {
+            n.add(local * 10, local as i64, &[8, 2000 + local % 5]);
+        }
+        assert!(n.lookup(7).is_empty() && n.lookup(1003).is_empty());
+        assert_eq!(n.lookup(8).len(), RUN + 3);
+        let p = dir.path().join("b.idx");
+        n.write(&p, 2, 1, true).unwrap();
+        let s = SegmentIndex::open(&p, 2, 1).unwrap();
+        assert!(s.lookup(7).unwrap().is_empty());
+        assert_eq!(s.lookup(2004).unwrap().len(), (RUN + 3) / 5);
     }
 
     #[test]
