@@ -862,11 +862,7 @@ impl Clusters {
     /// A level-0 run of one sealed segment.
     fn copy_segment(&self, n: u64) -> std::io::Result<Run> {
         let path = self.log_dir.join(crate::log::segment_file(n));
-        let bytes = if self.direct {
-            crate::direct::read_file(&path)?
-        } else {
-            crate::direct::Whole::from(std::fs::read(&path)?)
-        };
+        let bytes = crate::direct::read_file(&path, self.direct)?;
         let mut list: Vec<(RecHead, usize, usize)> = Vec::new();
         for f in Frames::new(&bytes) {
             if f.kind != FRAME_RECORD {

@@ -405,9 +405,13 @@ impl From<Vec<u8>> for Whole {
     }
 }
 
-/// Read all of `path`: directly where possible, through the page cache otherwise.
-pub(crate) fn read_file(path: &Path) -> io::Result<Whole> {
+/// Read all of `path`: directly where `direct` and the file system allow it, through the page
+/// cache otherwise.
+pub(crate) fn read_file(path: &Path, direct: bool) -> io::Result<Whole> {
     const CHUNK: usize = 8 << 20;
+    if !direct {
+        return Ok(Whole::from(std::fs::read(path)?));
+    }
     if let Some(file) = open_direct_read(path)? {
         let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
         if let Some((mut buf, at)) = aligned(len.div_ceil(BLOCK) * BLOCK) {
@@ -627,7 +631,7 @@ mod tests {
                 }
                 assert_eq!(got, &want[..end as usize], "direct={direct} end={end}");
             }
-            assert_eq!(&*read_file(&path).unwrap(), &want[..]);
+            assert_eq!(&*read_file(&path, direct).unwrap(), &want[..]);
             // Asking past the file's end gives what there is.
             let mut src = Source::open(&path, want.len() as u64 + 10_000, direct).unwrap();
             let mut got = Vec::new();

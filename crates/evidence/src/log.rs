@@ -1470,7 +1470,7 @@ fn rebuild_indexes(
             dir.join(segment_file(s.segment)),
             dir.join(index_file(s.segment)),
         );
-        let bytes = crate::direct::read_file(&seg).map_err(io_err(&seg))?;
+        let bytes = crate::direct::read_file(&seg, direct).map_err(io_err(&seg))?;
         index_records(&bytes, keys)
             .write(&idx, s.segment, s.first_seq, direct)
             .map_err(io_err(&idx))?;
