@@ -488,6 +488,19 @@ mod tests {
         Direct::open(path, 4).unwrap()
     }
 
+    /// Piece `i` of a test, `n` bytes.
+    fn piece(i: usize, n: usize) -> Vec<u8> {
+        (0..n).map(|j| (i * 31 + j % 251 + 1) as u8).collect()
+    }
+
+    /// The file holds `want`, then zeros to the end of its last block.
+    fn holds_padded(path: &Path, want: &[u8], after: usize) {
+        let got = std::fs::read(path).unwrap();
+        assert_eq!(&got[..want.len()], want, "after piece {after}");
+        assert!(got[want.len()..].iter().all(|b| *b == 0));
+        assert_eq!(got.len(), want.len().div_ceil(BLOCK) * BLOCK);
+    }
+
     #[test]
     fn appends_land_where_the_bytes_say_and_pad_one_block_at_most() {
         let dir = tempfile::tempdir().unwrap();
@@ -508,13 +521,10 @@ mod tests {
             2,
         ];
         for (i, n) in sizes.into_iter().enumerate() {
-            let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j % 251 + 1) as u8).collect();
+            let piece = piece(i, n);
             d.append(&piece).unwrap();
             want.extend_from_slice(&piece);
-            let got = std::fs::read(&path).unwrap();
-            assert_eq!(&got[..want.len()], &want[..], "after piece {i}");
-            assert!(got[want.len()..].iter().all(|b| *b == 0));
-            assert_eq!(got.len(), want.len().div_ceil(BLOCK) * BLOCK);
+            holds_padded(&path, &want, i);
         }
         // Reopened where the bytes end, it carries the partial block on.
         drop(d);
@@ -543,7 +553,7 @@ mod tests {
         let mut in_place = 0;
         for i in 0..40usize {
             let n = sizes[i % sizes.len()];
-            let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j % 251 + 1) as u8).collect();
+            let piece = piece(i, n);
             let between = i % 5 == 3;
             if between {
                 // Another write between, of a whole block: the file's partial block is as
@@ -562,10 +572,7 @@ mod tests {
                 assert!(between || buf.capacity() > cap, "piece {i} copied");
             }
             assert_eq!(buf.len(), lead.at);
-            let got = std::fs::read(&path).unwrap();
-            assert_eq!(&got[..want.len()], &want[..], "after piece {i}");
-            assert!(got[want.len()..].iter().all(|b| *b == 0));
-            assert_eq!(got.len(), want.len().div_ceil(BLOCK) * BLOCK);
+            holds_padded(&path, &want, i);
         }
         assert!(in_place >= 20, "{in_place} pieces written in place");
         // Plain appends go on after the gathered bytes.
