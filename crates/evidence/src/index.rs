@@ -1014,6 +1014,64 @@ mod tests {
         }
     }
 
+    /// Runs sorted together give what one sort of all their pairs gives, without repeats,
+    /// whatever the keys: varied, few, alike in their top bits, at the extremes.
+    #[test]
+    fn runs_sorted_together_equal_one_sort_of_all_pairs() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let plain = |pairs: &[(u64, u32)]| {
+            let mut v = pairs.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for case in 0..120u64 {
+            let (mut runs, mut all, mut record) = (Vec::new(), Vec::new(), 0u32);
+            for _ in 0..1 + next() % 9 {
+                let len = match next() % 4 {
+                    0 => next() % 5,
+                    1 => next() % 200,
+                    2 => next() % 3000,
+                    _ => next() % 20_000,
+                };
+                let mut pending = Vec::new();
+                for _ in 0..len {
+                    record += u32::from(next() % 3 == 0);
+                    let k = match case % 6 {
+                        0 => next(),
+                        1 => next() % 17,
+                        2 => ((next() % 5) << 60) | (next() % 1000),
+                        3 => [0, u64::MAX, 1 << 63, (1 << 63) - 1, 42][(next() % 5) as usize],
+                        4 => next() | 0xFFFF_0000_0000_0000,
+                        _ => ((next() % 3) << 62) | ((next() % 2) << 40) | (next() % 7),
+                    };
+                    pending.push((k, record));
+                    if next() % 4 == 0 {
+                        // A key twice in one record.
+                        pending.push((k, record));
+                    }
+                }
+                // Runs hold records no other run holds.
+                record += 1;
+                let mut run = Vec::new();
+                sort_pairs(&[&pending], &mut run);
+                assert_eq!(run, plain(&pending), "case {case}: a run");
+                all.extend_from_slice(&pending);
+                runs.push(run);
+            }
+            let parts: Vec<&[(u64, u32)]> = runs.iter().map(Vec::as_slice).collect();
+            let mut out = vec![(7, 7); 3];
+            merge_runs(&parts, &mut out);
+            assert_eq!(out, plain(&all), "case {case}");
+        }
+    }
+
     /// The next segment's index takes over a sealed one's memory, and none of its pairs.
     #[test]
     fn an_index_made_from_a_sealed_ones_memory_holds_only_its_own_records() {

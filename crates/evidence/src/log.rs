@@ -736,16 +736,10 @@ impl Log {
                     signature: [0; 64],
                 }
                 .sign(&w.signer);
-                w.write_tombstone(&t)?;
-                w.flush()?;
-                w.write_pending()?;
-                w.active.file.sync_data().map_err(io_err(&w.active.path))?;
-                w.manifest.bury(seg.segment, &t);
-                let dir = w.dir.clone();
-                w.manifest.store(&dir, &w.signer)?;
-                w.sealed.remove(&seg.segment);
-                remove_segment_files(&dir, seg.segment)?;
-                sync_dir(&dir).map_err(io_err(&dir))?;
+                // A step that fails halfway leaves memory and files apart (a tombstone
+                // still buffered, or written in part): nothing more until reopened.
+                let buried = w.bury(seg.segment, &t);
+                w.poison(buried)?;
                 done.push(t);
             }
             (w.writes, Arc::clone(&w.active.file))
@@ -1191,7 +1185,24 @@ impl Writer {
         Ok(())
     }
 
-    /// Write buffered frames to the active segment.
+    /// Remove a sealed segment behind its tombstone: the tombstone written and synced, then
+    /// named in the manifest, then the segment's files deleted.
+    fn bury(&mut self, segment: u64, t: &Tombstone) -> Result<(), LogError> {
+        self.write_tombstone(t)?;
+        self.flush()?;
+        self.write_pending()?;
+        self.active
+            .file
+            .sync_data()
+            .map_err(io_err(&self.active.path))?;
+        self.manifest.bury(segment, t);
+        let dir = self.dir.clone();
+        self.manifest.store(&dir, &self.signer)?;
+        self.sealed.remove(&segment);
+        remove_segment_files(&dir, segment)?;
+        sync_dir(&dir).map_err(io_err(&dir))
+    }
+
     /// Write what is buffered to the active segment (synced later, by `sync_to`).
     fn flush(&mut self) -> Result<(), LogError> {
         let n = self.buffered();
@@ -1571,6 +1582,46 @@ mod tests {
         w.after_sync(all);
         assert_eq!(*lock(&seen), [2, 4]);
         assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 2);
+    }
+
+    /// A removal that fails halfway stops the writer: a tombstone left in the buffer, or
+    /// written in part, must not be written again after the torn bytes by the next append.
+    #[test]
+    fn a_failed_removal_stops_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let cfg = Config {
+            segment_bytes: 4096,
+            direct_io: false,
+            ..Config::default()
+        };
+        let log = Log::open(&path, Signer::from_seed(&[5; 32]), cfg).unwrap();
+        for i in 0..3 {
+            log.append((0..40).map(|j| rec(i * 40 + j)).collect())
+                .unwrap();
+        }
+        // The active segment's file, for a moment open only for reading: its writes fail.
+        let writable = {
+            let mut w = lock(&log.shared.writer);
+            let read_only = Arc::new(File::open(&w.active.path).unwrap());
+            std::mem::replace(&mut w.active.file, read_only)
+        };
+        let retention = BTreeMap::from([(Kind::Event, 1)]);
+        assert!(log.retain(now_ms(), &retention).is_err());
+        // The file would take writes again, but what was buffered and what is on disk may
+        // no longer agree.
+        lock(&log.shared.writer).active.file = writable;
+        let refused = log.append(vec![rec(999)]).unwrap_err();
+        assert!(
+            refused.to_string().contains("stopped after an error"),
+            "{refused}"
+        );
+        drop(log);
+        // Reopened, recovery finds the log whole: nothing was written after the failure.
+        let log = Log::open(&path, Signer::from_seed(&[5; 32]), Config::default()).unwrap();
+        log.append(vec![rec(1000)]).unwrap();
+        let report = crate::verify::verify_dir(&path, &crate::verify::Options::default());
+        assert_eq!(report.status, crate::verify::Status::Intact, "{report:?}");
     }
 
     #[test]
