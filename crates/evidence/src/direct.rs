@@ -105,12 +105,28 @@ impl Direct {
     /// Write `data` after the bytes written so far (not yet synced: `fdatasync` on any
     /// handle of the file makes it durable).
     pub(crate) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.unless_failed(|d| d.write_on(data))
+    }
+
+    /// Run a write, unless one failed before; a failed one marks the file.
+    fn unless_failed<T>(
+        &mut self,
+        write: impl FnOnce(&mut Self) -> io::Result<T>,
+    ) -> io::Result<T> {
         if self.failed {
             return Err(io::Error::other("an earlier write to this file failed"));
         }
-        let r = self.write_on(data);
+        let r = write(self);
         self.failed = r.is_err();
         r
+    }
+
+    /// After a write of `filled` bytes from the window's start: the last `keep` of them, a
+    /// partly filled block, are carried to the next (already at the stage's start).
+    fn wrote(&mut self, filled: usize, keep: usize) {
+        self.base += (filled - keep) as u64;
+        self.carried = keep;
+        self.writes += 1;
     }
 
     /// Empty `buf` and put the file's last, partly filled block in it at an aligned place,
@@ -139,12 +155,7 @@ impl Direct {
     /// the partly filled block before them; otherwise they are copied, as by
     /// [`Direct::append`].
     pub(crate) fn append_from(&mut self, buf: &mut Vec<u8>, lead: Lead) -> io::Result<Lead> {
-        if self.failed {
-            return Err(io::Error::other("an earlier write to this file failed"));
-        }
-        let r = self.write_from(buf, lead);
-        self.failed = r.is_err();
-        r
+        self.unless_failed(|d| d.write_from(buf, lead))
     }
 
     fn write_from(&mut self, buf: &mut Vec<u8>, lead: Lead) -> io::Result<Lead> {
@@ -174,9 +185,7 @@ impl Direct {
         ) {
             to.copy_from_slice(from);
         }
-        self.base += (filled - keep) as u64;
-        self.carried = keep;
-        self.writes += 1;
+        self.wrote(filled, keep);
         Ok(self.ready(buf))
     }
 
@@ -198,9 +207,7 @@ impl Direct {
             std::os::unix::fs::FileExt::write_all_at(&self.file, window, self.base)?;
             let keep = filled % BLOCK;
             window.copy_within(filled - keep..filled, 0);
-            self.base += (filled - keep) as u64;
-            self.carried = keep;
-            self.writes += 1;
+            self.wrote(filled, keep);
             self.copied += take as u64;
             data = rest;
         }
@@ -481,11 +488,14 @@ mod tests {
 
     use super::*;
 
-    /// A file holding `head`, opened for direct appends (`None` where the file system has
-    /// none: nothing to check there).
-    fn opened_after_head(path: &Path) -> Option<Direct> {
-        std::fs::write(path, b"head").unwrap();
-        Direct::open(path, 4).unwrap()
+    /// A file holding `head` in a new directory, opened for direct appends (`None` where
+    /// the file system has none: nothing to check there).
+    fn opened_after_head() -> Option<(tempfile::TempDir, std::path::PathBuf, Direct)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        std::fs::write(&path, b"head").unwrap();
+        let d = Direct::open(&path, 4).unwrap()?;
+        Some((dir, path, d))
     }
 
     /// Piece `i` of a test, `n` bytes.
@@ -503,9 +513,7 @@ mod tests {
 
     #[test]
     fn appends_land_where_the_bytes_say_and_pad_one_block_at_most() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let Some(mut d) = opened_after_head(&path) else {
+        let Some((_dir, path, mut d)) = opened_after_head() else {
             // This file system has no direct writes: nothing to check here.
             return;
         };
@@ -541,9 +549,7 @@ mod tests {
     /// plain appends would have put them.
     #[test]
     fn bytes_gathered_in_place_land_where_appends_would() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let Some(mut d) = opened_after_head(&path) else {
+        let Some((_dir, path, mut d)) = opened_after_head() else {
             return;
         };
         let mut want = b"head".to_vec();
@@ -583,9 +589,7 @@ mod tests {
 
     #[test]
     fn after_a_failed_write_nothing_more_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let Some(mut d) = opened_after_head(&path) else {
+        let Some((_dir, path, mut d)) = opened_after_head() else {
             return;
         };
         d.append(b"one").unwrap();

@@ -202,10 +202,10 @@ const SLICE_PAIRS: usize = if cfg!(test) { 64 } else { 8 * 1024 };
 
 /// Sorted runs (each by key then record, without repeats, the oldest records first, over
 /// records no other run holds) sorted together into `out`, as [`sort_pairs`] would (they
-/// hold no repeats to remove), a slice of the key space at a time: the
-/// runs' pairs whose keys share their top bits are sorted while they stay in the CPU's
-/// cache, and each run is read and `out` written in order, where sorting all at once deals
-/// every pair to a bucket anywhere in memory.
+/// hold no repeats to remove), a slice of the key space at a time: the runs' pairs whose
+/// keys share their top bits are sorted while they stay in the CPU's cache, and each run is
+/// read and `out` written in order, where sorting all at once deals every pair to a bucket
+/// anywhere in memory.
 fn merge_runs(runs: &[&[(u64, u32)]], out: &mut Vec<(u64, u32)>) {
     let n: usize = runs.iter().map(|r| r.len()).sum();
     out.clear();
@@ -268,8 +268,11 @@ struct Spare {
 }
 
 impl Spare {
+    /// An empty vector for a run.
     fn run(&mut self) -> Vec<(u64, u32)> {
-        self.runs.pop().unwrap_or_default()
+        let mut run = self.runs.pop().unwrap_or_default();
+        run.clear();
+        run
     }
 }
 
@@ -278,10 +281,7 @@ impl MemIndex {
     /// taking over this one's memory (this one is left empty of pairs).
     pub fn sized_like(&mut self) -> MemIndex {
         let mut spare = std::mem::take(&mut self.spare);
-        spare.runs.extend(self.runs.drain(..).map(|(_, mut r)| {
-            r.clear();
-            r
-        }));
+        spare.runs.extend(self.runs.drain(..).map(|(_, r)| r));
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
         MemIndex {
@@ -346,10 +346,7 @@ impl MemIndex {
             let parts: Vec<&[(u64, u32)]> = tail.iter().map(|(_, r)| r.as_slice()).collect();
             let mut merged = self.spare.run();
             merge_runs(&parts, &mut merged);
-            let merged_away = self.runs.drain(first..).map(|(_, mut r)| {
-                r.clear();
-                r
-            });
+            let merged_away = self.runs.drain(first..).map(|(_, r)| r);
             self.spare.runs.extend(merged_away);
             self.runs.push((level + 1, merged));
         }
@@ -394,7 +391,6 @@ impl MemIndex {
             .collect();
         let mut sorted = std::mem::take(&mut self.spare.entries);
         merge_runs(&parts, &mut sorted);
-        last.clear();
         self.spare.runs.push(last);
         sorted
     }
